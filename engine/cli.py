@@ -1,0 +1,167 @@
+"""Headless commands: ``main.py train`` and ``main.py eval RUN_DIR``."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from engine import events
+from engine.checkpoint import CheckpointError
+from engine.config import from_dict
+from engine.data import DatasetUnavailable
+from engine.run import RunConfig, Session
+
+
+def parse_settings(pairs: list[str]) -> dict[str, dict[str, str]]:
+    """``["method.temperature=0.1", "augment.blur_p=0.5"]`` → {"method_options": {...}, "augment": {...}}."""
+    targets = {"dataset": "dataset_options", "method": "method_options", "augment": "augment"}
+    out: dict[str, dict[str, str]] = {v: {} for v in targets.values()}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        group, dot, name = key.partition(".")
+        if not sep or not dot or group not in targets:
+            raise ValueError(f"--set {pair!r}: expected dataset.NAME=VALUE, method.NAME=VALUE or augment.NAME=VALUE")
+        out[targets[group]][name] = value
+    return out
+
+
+def format_time(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class ConsoleReporter:
+    """Prints a one-line progress bar (throughput, ETA) and a line per evaluation."""
+
+    def __init__(self, stream=sys.stderr):
+        self.stream = stream
+        self.total_steps: int | None = None
+        self.minutes = 0.0
+        self.bar_shown = False
+
+    def line(self, text: str) -> None:
+        if self.bar_shown:
+            self.stream.write("\n")
+            self.bar_shown = False
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def __call__(self, event: Any) -> None:
+        match event:
+            case events.Status(message=message):
+                self.line(message + " ...")
+            case events.Started():
+                self.total_steps = event.total_steps
+                self.minutes = event.config["minutes"]
+                self.line(f"Training {event.config['method']} on {event.dataset} ({event.train_size} images) "
+                          f"on {event.device}; run folder {event.run_dir}")
+            case events.Step():
+                if self.total_steps:
+                    fraction = event.step / self.total_steps
+                elif self.minutes:
+                    fraction = event.elapsed_s / (self.minutes * 60)
+                else:
+                    fraction = 0.0
+                filled = int(30 * min(fraction, 1.0))
+                self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {fraction:4.0%} step {event.step} "
+                                  f"loss {event.losses[-1]:.4f} {event.images_per_s:.0f} img/s "
+                                  f"elapsed {format_time(event.elapsed_s)} ETA {format_time(event.eta_s)}  ")
+                self.stream.flush()
+                self.bar_shown = True
+            case events.Eval():
+                self.line(format_scores(event))
+            case events.Warning(message=message):
+                self.line(f"warning: {message}")
+            case events.Error(message=message):
+                self.line(f"error: {message}")
+            case events.Checkpoint(step=step, path=path):
+                pass
+            case events.Finished(reason=reason, step=step):
+                self.line(f"Run {reason} at step {step}.")
+
+
+def format_scores(event: events.Eval) -> str:
+    head = "Final evaluation" if event.final else f"step {event.step}"
+    rows = [("encoder", event.scores)] + [(f"{name} baseline", s) for name, s in event.baselines.items()]
+    text = [f"{head}:"]
+    for label, scores in rows:
+        text.append(f"  {label:<18}" + "  ".join(f"{k} {v:6.1%}" for k, v in scores.items()))
+    return "\n".join(text)
+
+
+def train(args: argparse.Namespace) -> int:
+    reporter = ConsoleReporter()
+    try:
+        if args.resume:
+            overrides = {k: v for k, v in (("steps", args.steps), ("minutes", args.minutes)) if v is not None}
+            session = Session.from_run_dir(Path(args.resume), reporter, **overrides)
+        else:
+            values: dict[str, Any] = {"method": args.method, "dataset": args.dataset, "backbone": args.backbone,
+                                      **parse_settings(args.set)}
+            for name in ("steps", "minutes", "batch_size", "device", "lr", "seed", "image_size"):
+                if getattr(args, name) is not None:
+                    values[name] = getattr(args, name)
+            if args.steps and args.minutes is None:
+                values["minutes"] = 0.0
+            session = Session(from_dict(RunConfig, values), Path(args.out) if args.out else None, reporter)
+    except (ValueError, CheckpointError, DatasetUnavailable) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    try:
+        finished = session.run()
+    except KeyboardInterrupt:
+        session.stop()
+        return 130
+    if finished.reason == "failed":
+        return 1
+    print(f"Done in {format_time(time.perf_counter() - start)}; run folder: {session.run_dir}")
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    reporter = ConsoleReporter()
+    try:
+        session = Session.from_run_dir(Path(args.run_dir), reporter, eval_every_s=0.0)
+    except (ValueError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0 if session.evaluate().reason == "completed" else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from engine.data import dataset_sources
+    from engine.methods import METHODS
+    from engine.nets import BACKBONES
+
+    parser = argparse.ArgumentParser(prog="main.py", description="Pretext: self-supervised learning, headless.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train a method and evaluate it")
+    t.add_argument("--method", default="simclr", choices=sorted(METHODS))
+    t.add_argument("--dataset", default="shapes", choices=sorted(dataset_sources()))
+    t.add_argument("--backbone", default="convnet", choices=sorted(BACKBONES))
+    t.add_argument("--minutes", type=float, help="time budget (default 3)")
+    t.add_argument("--steps", type=int, help="step budget (instead of minutes)")
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--image-size", type=int)
+    t.add_argument("--lr", type=float)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--device", help="auto, cpu, cuda or mps")
+    t.add_argument("--out", help="run folder (default: ~/pretext-runs/<time>-<method>-<dataset>)")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its checkpoint")
+    t.add_argument("--set", action="append", default=[], metavar="GROUP.NAME=VALUE",
+                   help="a dataset, method or augment setting, e.g. method.temperature=0.1 (repeatable)")
+    t.set_defaults(func=train)
+    e = sub.add_parser("eval", help="evaluate a saved run (kNN, linear probe, baselines)")
+    e.add_argument("run_dir")
+    e.set_defaults(func=evaluate)
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)

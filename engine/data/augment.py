@@ -1,0 +1,165 @@
+"""Batched image augmentations on tensors, on the training device.
+
+Each augmentation draws per-image parameters for the whole batch at once and applies them with a few
+tensor ops (one ``grid_sample`` for crop + flip, 3x3 colour matrices, one grouped conv for blur), so a
+256-image batch costs milliseconds instead of 256 PIL calls. The set follows SimCLR's (Chen et al. 2020,
+appendix A): random resized crop, horizontal flip, colour jitter, random grayscale, Gaussian blur, plus
+BYOL's solarization (Grill et al. 2020).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from engine.config import param
+
+GRAY_WEIGHTS = (0.299, 0.587, 0.114)
+# RGB <-> YIQ: hue is a rotation of the (I, Q) chroma plane.
+RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+YIQ_TO_RGB = torch.linalg.inv(RGB_TO_YIQ)
+
+
+@dataclass
+class AugmentConfig:
+    crop_scale_min: float = param(0.2, "Random resized crop: smallest crop area, as a fraction of the image", low=0.01, high=1.0)
+    crop_scale_max: float = param(1.0, "Random resized crop: largest crop area fraction", low=0.01, high=1.0)
+    crop_ratio: float = param(4 / 3, "Random resized crop: largest aspect ratio (smallest is its inverse)", low=1.0, high=3.0)
+    flip_p: float = param(0.5, "Probability of a horizontal flip", low=0.0, high=1.0)
+    jitter_p: float = param(0.8, "Probability of colour jitter", low=0.0, high=1.0)
+    brightness: float = param(0.4, "Colour jitter: brightness factor drawn from [1-b, 1+b]", low=0.0, high=1.0)
+    contrast: float = param(0.4, "Colour jitter: contrast factor drawn from [1-c, 1+c]", low=0.0, high=1.0)
+    saturation: float = param(0.4, "Colour jitter: saturation factor drawn from [1-s, 1+s]", low=0.0, high=1.0)
+    hue: float = param(0.1, "Colour jitter: hue shift drawn from [-h, h] turns", low=0.0, high=0.5)
+    grayscale_p: float = param(0.2, "Probability of converting to grayscale", low=0.0, high=1.0)
+    blur_p: float = param(0.0, "Probability of Gaussian blur", low=0.0, high=1.0)
+    blur_sigma: float = param(1.0, "Gaussian blur: largest sigma in pixels (smallest is 0.1)", low=0.1, high=5.0)
+    solarize_p: float = param(0.0, "Probability of solarization (invert pixels above 0.5)", low=0.0, high=1.0)
+    local_scale_min: float = param(0.05, "Multi-crop local views: smallest crop area fraction", low=0.01, high=1.0)
+    local_scale_max: float = param(0.3, "Multi-crop local views: largest crop area fraction", low=0.01, high=1.0)
+
+
+def uniform(n: int, low: float, high: float, rng: torch.Generator, device: torch.device) -> torch.Tensor:
+    return torch.rand(n, generator=rng, device=device) * (high - low) + low
+
+
+def chance(n: int, p: float, rng: torch.Generator, device: torch.device) -> torch.Tensor:
+    """(n, 1, 1, 1) boolean mask, True with probability p."""
+    return (torch.rand(n, generator=rng, device=device) < p).view(n, 1, 1, 1)
+
+
+def resized_crop_and_flip(x: torch.Tensor, size: int, scale: tuple[float, float], max_ratio: float, flip_p: float,
+                          rng: torch.Generator) -> torch.Tensor:
+    """RandomResizedCrop + horizontal flip for the whole batch in one ``grid_sample``."""
+    n, dev = len(x), x.device
+    area = uniform(n, *scale, rng, dev)
+    log_ratio = uniform(n, -math.log(max_ratio), math.log(max_ratio), rng, dev)
+    w = torch.sqrt(area * torch.exp(log_ratio)).clamp(max=1.0)  # crop width / image width
+    h = torch.sqrt(area / torch.exp(log_ratio)).clamp(max=1.0)
+    cx = (torch.rand(n, generator=rng, device=dev) * 2 - 1) * (1 - w)  # centre, normalised [-1, 1] coordinates
+    cy = (torch.rand(n, generator=rng, device=dev) * 2 - 1) * (1 - h)
+    flip = torch.where(torch.rand(n, generator=rng, device=dev) < flip_p, -1.0, 1.0)
+    theta = torch.zeros(n, 2, 3, device=dev)
+    theta[:, 0, 0], theta[:, 0, 2] = w * flip, cx
+    theta[:, 1, 1], theta[:, 1, 2] = h, cy
+    grid = F.affine_grid(theta, [n, x.shape[1], size, size], align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+def grayscale(x: torch.Tensor) -> torch.Tensor:
+    if x.shape[1] == 1:
+        return x
+    r, g, b = x.unbind(1)
+    return (GRAY_WEIGHTS[0] * r + GRAY_WEIGHTS[1] * g + GRAY_WEIGHTS[2] * b).unsqueeze(1)
+
+
+def color_jitter(x: torch.Tensor, cfg: AugmentConfig, rng: torch.Generator) -> torch.Tensor:
+    """Brightness, contrast, saturation, hue (in that order, as one pass), each factor drawn per image."""
+    n, dev = len(x), x.device
+    one = lambda s: uniform(n, 1 - s, 1 + s, rng, dev).view(n, 1, 1, 1)  # noqa: E731
+    x = (x * one(cfg.brightness)).clamp(0, 1)
+    mean = grayscale(x).mean(dim=(1, 2, 3), keepdim=True)
+    x = ((x - mean) * one(cfg.contrast) + mean).clamp(0, 1)
+    if x.shape[1] == 3:
+        gray = grayscale(x)
+        x = ((x - gray) * one(cfg.saturation) + gray).clamp(0, 1)
+        if cfg.hue > 0:
+            angle = uniform(n, -cfg.hue, cfg.hue, rng, dev) * 2 * math.pi
+            cos, sin = torch.cos(angle), torch.sin(angle)
+            rot = torch.zeros(n, 3, 3, device=dev)
+            rot[:, 0, 0] = 1
+            rot[:, 1, 1], rot[:, 1, 2], rot[:, 2, 1], rot[:, 2, 2] = cos, -sin, sin, cos
+            matrix = YIQ_TO_RGB.to(dev) @ rot @ RGB_TO_YIQ.to(dev)
+            x = torch.einsum("nij,njhw->nihw", matrix, x).clamp(0, 1)
+    return x
+
+
+def gaussian_blur(x: torch.Tensor, max_sigma: float, rng: torch.Generator) -> torch.Tensor:
+    """Separable Gaussian blur with a sigma per image, as one grouped convolution per axis."""
+    n, c, h, w = x.shape
+    sigma = uniform(n, 0.1, max_sigma, rng, x.device)
+    radius = max(1, math.ceil(2 * max_sigma))
+    offsets = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
+    kernel = torch.exp(-(offsets**2) / (2 * sigma.view(n, 1) ** 2))
+    kernel = (kernel / kernel.sum(dim=1, keepdim=True)).repeat_interleave(c, dim=0)  # (n*c, k)
+    y = F.pad(x.reshape(1, n * c, h, w), (radius, radius, radius, radius), mode="reflect")
+    y = F.conv2d(y, kernel.view(n * c, 1, 1, -1), groups=n * c)
+    y = F.conv2d(y, kernel.view(n * c, 1, -1, 1), groups=n * c)
+    return y.view(n, c, h, w)
+
+
+class Augment:
+    """Turns a uint8 batch into normalised float views: ``views(images, 2, rng)`` for two-view methods,
+    ``views(images, 2, rng, n_local=6)`` for multi-crop; ``prepare(images)`` is the un-augmented eval transform."""
+
+    def __init__(self, config: AugmentConfig, image_size: int, mean: torch.Tensor, std: torch.Tensor):
+        self.config = config
+        self.image_size = image_size
+        self.local_size = max(8, image_size // 2)
+        self.mean = mean.view(1, -1, 1, 1)
+        self.std = std.view(1, -1, 1, 1)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        mean, std = self.mean.to(x.device), self.std.to(x.device)
+        return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
+
+    def prepare(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (N, C, H, W) → normalised float at the training size, no augmentation."""
+        x = images.float().div_(255)
+        if x.shape[-1] != self.image_size or x.shape[-2] != self.image_size:
+            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", antialias=True,
+                              align_corners=False)
+        return self.normalize(x)
+
+    def __call__(self, images: torch.Tensor, rng: torch.Generator, *, size: int | None = None,
+                 scale: tuple[float, float] | None = None) -> torch.Tensor:
+        """One augmented view of every image in the batch (uint8 or float in [0, 1])."""
+        cfg = self.config
+        x = images.float().div_(255) if images.dtype == torch.uint8 else images
+        scale = scale or (cfg.crop_scale_min, cfg.crop_scale_max)
+        x = resized_crop_and_flip(x, size or self.image_size, scale, cfg.crop_ratio, cfg.flip_p, rng)
+        n, dev = len(x), x.device
+        if cfg.jitter_p > 0:
+            x = torch.where(chance(n, cfg.jitter_p, rng, dev), color_jitter(x, cfg, rng), x)
+        if cfg.grayscale_p > 0 and x.shape[1] == 3:
+            x = torch.where(chance(n, cfg.grayscale_p, rng, dev), grayscale(x).expand_as(x), x)
+        if cfg.blur_p > 0:
+            x = torch.where(chance(n, cfg.blur_p, rng, dev), gaussian_blur(x, cfg.blur_sigma, rng), x)
+        if cfg.solarize_p > 0:
+            x = torch.where(chance(n, cfg.solarize_p, rng, dev) & (x >= 0.5), 1 - x, x)
+        return self.normalize(x)
+
+    def views(self, images: torch.Tensor, n_global: int, rng: torch.Generator, n_local: int = 0) -> list[torch.Tensor]:
+        """``n_global`` full-size views and ``n_local`` small local crops (multi-crop, Caron et al. 2020)."""
+        x = images.float().div_(255)
+        views = [self(x, rng) for _ in range(n_global)]
+        local = (self.config.local_scale_min, self.config.local_scale_max)
+        views += [self(x, rng, size=self.local_size, scale=local) for _ in range(n_local)]
+        return views
+
+    def unnormalize(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised float views → uint8, for previews."""
+        x = x * self.std.to(x.device) + self.mean.to(x.device)
+        return (x.clamp(0, 1) * 255).round().to(torch.uint8)

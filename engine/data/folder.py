@@ -1,0 +1,84 @@
+"""The ``folder`` source: the user's own images, labelled by sub-folder when they are sorted into sub-folders."""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from engine.config import param
+from engine.data.base import Dataset, DatasetUnavailable
+from engine.data.images import ImageRejected, decode_image
+from engine.data.registry import register_dataset
+from engine.data.split import split_images
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".jfif", ".gif", ".bmp", ".webp", ".tif", ".tiff",
+                              ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".ico"})
+DECODE_WORKERS = min(4, max(2, os.cpu_count() or 2))
+
+
+@dataclass
+class FolderConfig:
+    path: str = param("", "Folder of images (searched recursively); images in sub-folders are labelled by "
+                          "the name of the sub-folder directly under this one")
+    image_size: int = param(64, "Side in pixels: each image is centre-cropped to a square and resized to it",
+                            low=16, high=256)
+    test_fraction: float = param(0.2, "Fraction of each class held out as the test split for evaluation",
+                                 low=0.0, high=0.9)
+    seed: int = param(0, "Seed of the train/test split (and of the sample when there are over max_images)")
+    max_images: int = param(20000, "Most images to load; above it a seeded random sample is used",
+                            low=1, high=1_000_000)
+
+
+def find_image_files(root: Path) -> list[Path]:
+    """Files under ``root`` with an image extension (any case), sorted; hidden files and folders are ignored."""
+    found = []
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        found += [Path(folder, f) for f in files
+                  if not f.startswith(".") and os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS]
+    return sorted(found, key=lambda p: p.relative_to(root).parts)
+
+
+@register_dataset("folder", FolderConfig, "Your own folder of images; sub-folder names become labels")
+def load_folder(config: FolderConfig) -> Dataset:
+    """Decode every image file under ``config.path``; unreadable ones are listed in ``Dataset.skipped``.
+
+    Labels come from the first-level sub-folder of each image when every loaded image lies in a sub-folder;
+    if any image sits directly in the chosen folder, the dataset is unlabelled.
+    """
+    if not config.path:
+        raise DatasetUnavailable("No image folder is set: choose a folder of images (dataset.path=...).")
+    root = Path(config.path).expanduser()
+    if not root.is_dir():
+        raise DatasetUnavailable(f"{root} is not a folder: choose a folder of images.")
+    files = find_image_files(root)
+    if not files:
+        raise DatasetUnavailable(f"{root} contains no image files: choose a folder with .png or .jpg images.")
+    if len(files) > config.max_images:
+        sample = torch.randperm(len(files), generator=torch.Generator().manual_seed(config.seed))
+        files = [files[i] for i in sample[:config.max_images].sort().values.tolist()]
+
+    def decode(path: Path) -> torch.Tensor | str:
+        try:
+            return decode_image(path, config.image_size)
+        except ImageRejected as e:
+            return e.reason
+
+    with ThreadPoolExecutor(DECODE_WORKERS) as pool:
+        results = list(pool.map(decode, files))
+    good = [(path, image) for path, image in zip(files, results) if isinstance(image, torch.Tensor)]
+    skipped = [(str(path), reason) for path, reason in zip(files, results) if isinstance(reason, str)]
+    if not good:
+        path, reason = skipped[0]
+        raise DatasetUnavailable(f"None of the {len(files)} image files in {root} could be read "
+                                 f"(e.g. {path}: {reason}).")
+
+    groups = [path.relative_to(root).parts for path, _ in good]
+    class_names = sorted({parts[0] for parts in groups}) if all(len(parts) > 1 for parts in groups) else []
+    index = {name: i for i, name in enumerate(class_names)}
+    labels = torch.tensor([index[parts[0]] for parts in groups]) if class_names else None
+    train, test = split_images(torch.stack([image for _, image in good]), labels, config.test_fraction, config.seed)
+    return Dataset("folder", train, test, class_names=class_names, skipped=skipped)

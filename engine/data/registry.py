@@ -1,0 +1,44 @@
+"""Registry of dataset sources: a name, a config dataclass and a loader."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from engine.config import from_dict
+from engine.data.base import Dataset
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    name: str
+    config: type
+    load: Callable[[Any], Dataset]
+    description: str
+
+
+DATASETS: dict[str, DatasetSource] = {}
+
+
+def register_dataset(name: str, config: type, description: str):
+    """Decorator: ``@register_dataset("shapes", ShapesConfig, "...")`` on ``load(config) -> Dataset``."""
+
+    def wrap(load: Callable[[Any], Dataset]) -> Callable[[Any], Dataset]:
+        DATASETS[name] = DatasetSource(name, config, load, description)
+        return load
+
+    return wrap
+
+
+def dataset_sources() -> dict[str, DatasetSource]:
+    """All registered sources; the built-in ones register on first use."""
+    from engine.data import folder, shapes, standard  # noqa: F401
+
+    return DATASETS
+
+
+def load_dataset(name: str, options: dict[str, Any] | None = None) -> Dataset:
+    """Load dataset ``name`` with config ``options``; raises DatasetUnavailable with a one-line reason."""
+    if name not in dataset_sources():
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    source = DATASETS[name]
+    return source.load(from_dict(source.config, options))

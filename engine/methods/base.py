@@ -1,0 +1,74 @@
+"""The Method contract: an nn.Module with a dataclass config that turns a uint8 batch into a loss.
+
+A method gets a backbone and the batched augmentation; ``training_step`` returns the loss, detached
+backbone features of one view (for the online linear probe) and scalars to log. ``after_step`` runs
+after the optimizer step (momentum encoders, queues). Optional capabilities are plain methods the GUI
+checks for with ``hasattr``: ``preview(images, rng)``, ``attention(images)``, ``encode_text(prompts)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from engine.data.augment import Augment
+
+
+@dataclass
+class StepOutput:
+    loss: torch.Tensor
+    features: torch.Tensor  # (B, D) detached backbone features, aligned with the input batch
+    logs: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Preview:
+    """Images that show the pretext task: rows of uint8 (C, H, W) tiles with a caption per tile."""
+
+    title: str
+    rows: list[list[torch.Tensor]]
+    captions: list[list[str]]
+
+
+def views_preview(augment: Augment, images: torch.Tensor, rng: torch.Generator, n_views: int = 2) -> Preview:
+    """Each image beside its augmented views: what a view-invariance method is asked to match."""
+    original = augment.unnormalize(augment.prepare(images)).cpu()
+    views = [augment.unnormalize(v).cpu() for v in augment.views(images, n_views, rng)]
+    rows = [[original[i]] + [v[i] for v in views] for i in range(len(images))]
+    captions = [["image"] + [f"view {k + 1}" for k in range(n_views)] for _ in range(len(images))]
+    return Preview("Augmented views", rows, captions)
+
+
+class Method(nn.Module):
+    name: ClassVar[str]
+    paper: ClassVar[str]
+    Config: ClassVar[type]
+    augment_defaults: ClassVar[dict[str, Any]] = {}  # the paper's augmentation, applied over AugmentConfig()
+    train_defaults: ClassVar[dict[str, Any]] = {}  # optimiser settings that suit the method
+
+    def __init__(self, backbone: nn.Module, config: Any, augment: Augment):
+        super().__init__()
+        self.backbone = backbone
+        self.config = config
+        self.augment = augment
+
+    def training_step(self, images: torch.Tensor, rng: torch.Generator) -> StepOutput:
+        raise NotImplementedError
+
+    def after_step(self, progress: float) -> None:
+        """Called after each optimizer step with training progress in [0, 1]."""
+
+    @property
+    def encoder(self) -> nn.Module:
+        """The network evaluated by kNN and linear probes."""
+        return self.backbone
+
+
+METHODS: dict[str, type[Method]] = {}
+
+
+def register_method(cls: type[Method]) -> type[Method]:
+    METHODS[cls.name] = cls
+    return cls

@@ -1,0 +1,28 @@
+"""Backbones (registry) and heads."""
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import nn
+
+from engine.nets.convnet import ConvNet
+from engine.nets.resnet import ResNet18
+from engine.nets.vit import TinyViT
+
+BACKBONES: dict[str, Callable[[int, int], nn.Module]] = {
+    "convnet": lambda channels, size: ConvNet(channels),
+    "resnet18": lambda channels, size: ResNet18(channels),
+    "vit-tiny": lambda channels, size: TinyViT(channels, size),
+}
+BACKBONE_HELP = {
+    "convnet": "small 4-stage convnet, fast on a laptop CPU (default)",
+    "resnet18": "ResNet-18 with the CIFAR stem: stronger, ~25x slower on CPU",
+    "vit-tiny": "tiny ViT (patch 4, width 192, depth 6) with readable attention (for DINO)",
+}
+
+
+def build_backbone(name: str, channels: int, image_size: int) -> nn.Module:
+    """A backbone mapping (B, channels, image_size, image_size) images to (B, out_dim) features."""
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
+    return BACKBONES[name](channels, image_size)

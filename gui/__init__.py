@@ -1,0 +1,1 @@
+"""PySide6 + pyqtgraph views; a worker bridges engine events to Qt signals."""
