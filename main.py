@@ -1,7 +1,12 @@
 """Pretext: ``python main.py`` opens the window; ``python main.py train|eval ...`` runs headless."""
 from __future__ import annotations
 
+import os
 import sys
+
+# OpenMP threads that spin while waiting steal the CPU from the window and from other processes on a
+# small laptop; sleeping waiters keep the app responsive (must be set before torch loads OpenMP).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""The procedural shapes world: determinism, ground truth consistency, and that raw pixels stay a poor representation."""
+"""The procedural shapes world: determinism, consistent ground truth, and raw pixels staying a poor representation."""
 from __future__ import annotations
 
 import pytest
@@ -6,7 +6,8 @@ import torch
 
 from engine.config import from_dict
 from engine.data.registry import DATASETS
-from engine.data.shapes import ATTRIBUTE_NAMES, COLORS, SHAPES, ShapesConfig, generate, load_shapes, render, sample_scenes
+from engine.data.shapes import (ATTRIBUTE_NAMES, COLORS, SHAPES, ShapesConfig, generate, load_shapes, render,
+                                 sample_scenes)
 from engine.eval.knn import knn_accuracy
 
 SMALL = dict(train_size=300, test_size=100, image_size=32)
@@ -86,6 +87,8 @@ def test_any_resolution_renders_the_same_scene():
     assert high.shape == (32, 3, 64, 64) and low_masks.shape == (32, 16, 16)
     pooled = torch.nn.functional.avg_pool2d(high.float(), 4)
     assert (pooled - low.float()).abs().mean() < 8
+    pooled_masks = torch.nn.functional.avg_pool2d(high_masks[:, None].float(), 4)[:, 0] > 0.5
+    assert (pooled_masks == low_masks).float().mean() > 0.97
 
 
 def test_raw_pixels_are_a_poor_representation_of_the_shape():

@@ -101,7 +101,7 @@ def sample_scenes(n: int, generator: torch.Generator, max_distractors: int = 2) 
     # Per axis: a cell (before / centre / after), then an offset from the middle that keeps the shape in view
     # and off the 0.4 and 0.6 lines that split positions into thirds.
     cell = randint(3, n, 2)
-    side_offset = uniform(0.17, 0.5 - 0.9 * radius[:, None].expand(n, 2), n, 2)
+    side_offset = uniform(0.17, 0.5 - 0.9 * radius[:, None], n, 2)
     center = 0.5 + torch.where(cell == 1, uniform(-0.06, 0.06, n, 2), (cell - 1) * side_offset)
 
     # Muted background colours, flipped when too close to the main shape's colour so the shape stays visible.
