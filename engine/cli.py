@@ -1,4 +1,4 @@
-"""Headless commands: ``main.py train`` and ``main.py eval RUN_DIR``."""
+"""Headless commands: ``main.py train``, ``main.py eval RUN_DIR`` and ``main.py attention RUN_DIR``."""
 from __future__ import annotations
 
 import argparse
@@ -7,9 +7,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from engine import events
 from engine.checkpoint import CheckpointError
-from engine.config import from_dict
 from engine.data import DatasetUnavailable
 from engine.run import RunConfig, Session
 
@@ -84,12 +85,16 @@ class ConsoleReporter:
                 self.line(f"Run {reason} at step {step}.")
 
 
+ACCURACIES = ("knn", "probe")  # printed as percentages; the collapse monitor's scores as plain numbers
+
+
 def format_scores(event: events.Eval) -> str:
     head = "Final evaluation" if event.final else f"step {event.step}"
     rows = [("encoder", event.scores)] + [(f"{name} baseline", s) for name, s in event.baselines.items()]
     text = [f"{head}:"]
     for label, scores in rows:
-        text.append(f"  {label:<18}" + "  ".join(f"{k} {v:6.1%}" for k, v in scores.items()))
+        text.append(f"  {label:<18}" + "  ".join(f"{k} {v:6.1%}" if k in ACCURACIES else f"{k} {v:.3g}"
+                                                  for k, v in scores.items()))
     return "\n".join(text)
 
 
@@ -102,12 +107,12 @@ def train(args: argparse.Namespace) -> int:
         else:
             values: dict[str, Any] = {"method": args.method, "dataset": args.dataset, "backbone": args.backbone,
                                       **parse_settings(args.set)}
-            for name in ("steps", "minutes", "batch_size", "device", "lr", "seed", "image_size"):
+            for name in ("steps", "minutes", "batch_size", "device", "lr", "seed", "image_size", "crop_size"):
                 if getattr(args, name) is not None:
                     values[name] = getattr(args, name)
             if args.steps and args.minutes is None:
                 values["minutes"] = 0.0
-            session = Session(from_dict(RunConfig, values), Path(args.out) if args.out else None, reporter)
+            session = Session(RunConfig.with_method_defaults(values), Path(args.out) if args.out else None, reporter)
     except (ValueError, CheckpointError, DatasetUnavailable) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -130,7 +135,57 @@ def evaluate(args: argparse.Namespace) -> int:
     except (ValueError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    return 0 if session.evaluate().reason == "completed" else 1
+    status = 0 if session.evaluate().reason == "completed" else 1
+    if args.umap or args.export:
+        status = max(status, explore(args))
+    return status
+
+
+def explore(args: argparse.Namespace) -> int:
+    """The explorer's UMAP scatter and exports of a saved run (``eval --umap PNG --export DIR``)."""
+    from engine.explore.headless import explore_run
+    from engine.explore.umap_worker import LayoutError
+
+    try:
+        written = explore_run(Path(args.run_dir), Path(args.umap) if args.umap else None,
+                              Path(args.export) if args.export else None, args.points,
+                              lambda text: print(text + " ...", file=sys.stderr))
+    except (ValueError, CheckpointError, DatasetUnavailable, LayoutError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print("Wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def attention(args: argparse.Namespace) -> int:
+    """Overlays of the run's attention maps on test images (or ``--image`` files), written as a PNG."""
+    from PIL import Image
+
+    from engine.data.augment import grayscale
+    from engine.data.images import decode_image
+    from engine.eval.attention import mass_in_mask, overlay_grid
+    from engine.run import load_run
+
+    try:
+        run = load_run(Path(args.run_dir))
+        if args.image:
+            images = torch.stack([decode_image(f, run.augment.image_size) for f in args.image])
+            if run.dataset.channels == 1:
+                images = grayscale(images.float()).round().to(torch.uint8)
+            masks = None
+        else:
+            test = run.dataset.test
+            images, masks = test.images[:args.images], None if test.masks is None else test.masks[:args.images]
+    except (ValueError, CheckpointError, DatasetUnavailable) as e:  # ImageRejected is a ValueError
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    maps = run.method.attention(images.to(run.device)).cpu()
+    Image.fromarray(overlay_grid(images, maps).permute(1, 2, 0).numpy()).save(args.out)
+    print(f"{len(images)} images x {maps.shape[1]} attention map(s) written to {args.out}")
+    if masks is not None:
+        print(f"attention mass inside the object masks: {mass_in_mask(maps, masks).mean():.1%} "
+              f"(evenly spread attention: {masks.float().mean():.1%})")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -148,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=int, help="step budget (instead of minutes)")
     t.add_argument("--batch-size", type=int)
     t.add_argument("--image-size", type=int)
+    t.add_argument("--crop-size", type=int, help="resolution of the training views (default: the image size)")
     t.add_argument("--lr", type=float)
     t.add_argument("--seed", type=int)
     t.add_argument("--device", help="auto, cpu, cuda or mps")
@@ -158,7 +214,19 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=train)
     e = sub.add_parser("eval", help="evaluate a saved run (kNN, linear probe, baselines)")
     e.add_argument("run_dir")
+    e.add_argument("--umap", metavar="PNG", help="also write a UMAP scatter of the embeddings coloured by label "
+                   "(PNG, or SVG by suffix)")
+    e.add_argument("--export", metavar="DIR", help="also write the embeddings: TensorBoard Projector files "
+                   "(vectors/metadata TSV, sprite, config), .npy arrays and a CSV of UMAP coordinates")
+    e.add_argument("--points", type=int, default=20000, help="training images embedded for --umap/--export "
+                   "(default 20000)")
     e.set_defaults(func=evaluate)
+    a = sub.add_parser("attention", help="write attention-map overlays of a saved run as a PNG")
+    a.add_argument("run_dir")
+    a.add_argument("--out", default="attention.png", help="PNG to write (default attention.png)")
+    a.add_argument("--images", type=int, default=8, help="test images to show (default 8)")
+    a.add_argument("--image", action="append", default=[], metavar="FILE", help="an image file instead (repeatable)")
+    a.set_defaults(func=attention)
     return parser
 
 

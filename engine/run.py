@@ -28,9 +28,10 @@ from engine.data import Dataset, DatasetUnavailable, ImageSet, load_dataset
 from engine.data.augment import Augment, AugmentConfig
 from engine.data.images import resize_images
 from engine.device import pick_device
+from engine.eval import collapse
 from engine.eval.probe import OnlineProbe
 from engine.eval.protocol import EvalSplit, baselines
-from engine.methods import METHODS, Method
+from engine.methods import METHODS, Method, StepOutput
 from engine.nets import BACKBONES, build_backbone
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -57,7 +58,9 @@ class RunConfig:
     method_options: dict = param({}, "Settings of the method")
     augment: dict = param({}, "Augmentation settings that differ from the method's defaults")
     backbone: str = param("convnet", "Encoder network", choices=tuple(BACKBONES))
-    image_size: int = param(0, "Training resolution in pixels (0: the dataset's own)", low=0, high=512)
+    image_size: int = param(0, "Resolution in pixels the images are used at (0: the dataset's own)", low=0, high=512)
+    crop_size: int = param(0, "Resolution of the augmented training views (0: the image size); smaller trains "
+                              "faster and still tests well at the full size (FixRes)", low=0, high=512)
     batch_size: int = param(256, "Images per step", low=2, high=8192)
     optimizer: str = param("adamw", "Optimiser", choices=("adamw", "sgd"))
     lr: float = param(2e-3, "Peak learning rate (after warm-up, then cosine decay over the budget)", low=0.0, high=10.0)
@@ -73,6 +76,13 @@ class RunConfig:
     checkpoint_every_s: float = param(120.0, "Seconds between checkpoints (one is always written at the end)", low=0.0)
     preview_every_s: float = param(5.0, "Seconds between pretext-task previews (0: never)", low=0.0)
     final_eval: bool = param(True, "Evaluate on the full splits (kNN and linear probe) at the end")
+
+    @classmethod
+    def with_method_defaults(cls, values: dict[str, Any]) -> RunConfig:
+        """The config for ``values`` with the method's ``train_defaults`` filling the settings ``values`` leaves out
+        (user choices win over the method's, which win over the fields' defaults)."""
+        method = METHODS.get(values.get("method", cls.method))
+        return from_dict(cls, {**(method.train_defaults if method else {}), **values})
 
     def augment_config(self) -> AugmentConfig:
         return from_dict(AugmentConfig, {**METHODS[self.method].augment_defaults, **self.augment})
@@ -97,6 +107,26 @@ def channel_stats(images: torch.Tensor, limit: int = 10000) -> tuple[torch.Tenso
     return x.mean(dim=(0, 2, 3)), x.std(dim=(0, 2, 3)).clamp_min(1e-3)
 
 
+class PendingSteps:
+    """Steps trained since the last Step event: events are throttled, but no step's loss is dropped."""
+
+    def __init__(self, elapsed: float):
+        self.clear(elapsed)
+
+    def clear(self, elapsed: float) -> None:
+        self.steps: list[int] = []
+        self.losses: list[float] = []
+        self.logs: dict[str, float] = {}
+        self.images = 0
+        self.since = elapsed
+
+    def add(self, step: int, loss: float, logs: dict[str, float], images: int) -> None:
+        self.steps.append(step)
+        self.losses.append(loss)
+        self.logs.update(logs)
+        self.images += images
+
+
 class Session:
     """Trains one run. ``run()`` blocks; ``pause``/``resume``/``stop`` may be called from any thread.
 
@@ -109,6 +139,10 @@ class Session:
         if run_dir is None:
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
             run_dir = runs_root() / f"{stamp}-{config.method}-{config.dataset}"
+            n = 1
+            while run_dir.exists():  # a second run started within the same second (Stop, Start in the window)
+                n += 1
+                run_dir = runs_root() / f"{stamp}-{config.method}-{config.dataset}-{n}"
         self.run_dir = Path(run_dir)
         self.on_event = on_event or (lambda event: None)
         self._stop = threading.Event()
@@ -120,6 +154,7 @@ class Session:
         self.method: Method | None = None
         self.dataset: Dataset | None = None
         self.metrics = None  # the open metrics.jsonl once training is set up
+        self._bad_steps = 0  # consecutive non-finite steps
 
     @classmethod
     def from_run_dir(cls, run_dir: Path, on_event: Callable[[Any], None] | None = None,
@@ -198,14 +233,15 @@ class Session:
         dataset.test = resize_split(dataset.test, self.image_size)
         self.dataset = dataset
         mean, std = channel_stats(dataset.train.images)
-        self.augment = Augment(cfg.augment_config(), self.image_size, mean, std)
+        self.augment = Augment(cfg.augment_config(), self.image_size, mean, std, cfg.crop_size or None)
 
         torch.manual_seed(cfg.seed)
         backbone = build_backbone(cfg.backbone, dataset.channels, self.image_size)
         self.method = METHODS[cfg.method](backbone, cfg.method_config(), self.augment).to(self.device)
         self.method = self.method.to(memory_format=torch.channels_last)
-        decay = [p for p in self.method.parameters() if p.ndim > 1]
-        no_decay = [p for p in self.method.parameters() if p.ndim <= 1]
+        trained = [p for p in self.method.parameters() if p.requires_grad]  # not EMA teachers / key encoders
+        decay = [p for p in trained if p.ndim > 1]
+        no_decay = [p for p in trained if p.ndim <= 1]
         groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
         if cfg.optimizer == "sgd":
             self.optimizer = torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9)
@@ -271,6 +307,7 @@ class Session:
         return None
 
     def _lr(self) -> float:
+        """Linear warm-up, then cosine decay over the budget's progress (constant without a budget)."""
         cfg = self.config
         warmup = min(1.0, (self.step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
         progress = self._progress()
@@ -278,83 +315,87 @@ class Session:
         return cfg.lr * warmup * decay
 
     def _train(self) -> events.Finished:
-        cfg, method, labels = self.config, self.method, self.dataset.train.labels
-        method.train()
-        bad_steps, pending_steps, pending_losses = 0, [], []
-        last_emit = last_eval = last_ckpt = last_preview = self.elapsed
-        emit_images, emit_time, logs = 0, self.elapsed, {}
+        cfg = self.config
+        self.method.train()
+        pending = PendingSteps(self.elapsed)
+        last_eval = last_ckpt = last_preview = self.elapsed
         if self.eval_split is not None and cfg.eval_every_s > 0:
             self._evaluate()
         self._maybe_preview(force=True)
-        while (progress := self._progress()) is None or progress < 1.0:
-            if not self._running.is_set():
-                self._running.wait()
-            if self._stop.is_set():
-                break
-            t0 = time.perf_counter()
-            index = self._batch_indices(self.step)
-            images = self.dataset.train.images[index].to(self.device, non_blocking=True)
-            rng = torch.Generator(self.device).manual_seed(cfg.seed * 1_000_003 + self.step)
-            out = method.training_step(images, rng)
-            self.optimizer.zero_grad(set_to_none=True)
-            finite = bool(torch.isfinite(out.loss))
-            if finite:
-                out.loss.backward()
-                grads = [p.grad for p in method.parameters() if p.grad is not None]
-                finite = bool(torch.isfinite(torch.nn.utils.get_total_norm(grads))) if grads else True
-            if not finite:
-                bad_steps += 1
-                self.optimizer.zero_grad(set_to_none=True)
-                self.on_event(events.Warning(f"step {self.step}: loss or gradients are not finite; step skipped"))
-                if bad_steps >= MAX_BAD_STEPS:
-                    raise FloatingPointError(f"{bad_steps} consecutive non-finite steps: lower the learning rate "
-                                             "or change the method's settings; the last good checkpoint is kept")
-                self.step += 1
-                continue
-            bad_steps = 0
-            for group in self.optimizer.param_groups:
-                group["lr"] = self._lr()
-            self.optimizer.step()
-            self.step += 1
-            method.after_step(self._progress() or 0.0)
-            if self.probe is not None:
-                out.logs["online_probe_acc"] = self.probe.step(out.features, labels[index].to(self.device))
-            self.elapsed += time.perf_counter() - t0
-
-            loss = out.loss.item()
-            pending_steps.append(self.step)
-            pending_losses.append(loss)
-            logs = {**logs, **out.logs}
-            emit_images += len(index)
-            self.metrics.write(json.dumps({"step": self.step, "loss": loss, "lr": self._lr(), **out.logs}) + "\n")
-            if self.elapsed - last_emit >= STEP_EVENT_INTERVAL:
-                self._emit_steps(pending_steps, pending_losses, emit_images / max(self.elapsed - emit_time, 1e-9), logs)
-                pending_steps, pending_losses, logs = [], [], {}
-                emit_images, emit_time, last_emit = 0, self.elapsed, self.elapsed
-            if cfg.eval_every_s and self.eval_split is not None and self.elapsed - last_eval >= cfg.eval_every_s:
-                self._evaluate()
-                last_eval = self.elapsed
-            if cfg.preview_every_s and self.elapsed - last_preview >= cfg.preview_every_s:
-                last_preview = self.elapsed
-                self._maybe_preview(force=True)
-            else:
-                self._maybe_preview(force=False)
-            if cfg.checkpoint_every_s and self.elapsed - last_ckpt >= cfg.checkpoint_every_s:
-                self._save()
-                last_ckpt = self.elapsed
-        if pending_steps:
-            self._emit_steps(pending_steps, pending_losses, emit_images / max(self.elapsed - emit_time, 1e-9), logs)
+        try:
+            while (progress := self._progress()) is None or progress < 1.0:
+                self._running.wait()  # returns at once unless paused
+                if self._stop.is_set():
+                    break
+                started = time.perf_counter()
+                out = self._train_step()
+                self.elapsed += time.perf_counter() - started
+                if out is None:
+                    continue
+                loss = out.loss.item()
+                self.metrics.write(json.dumps({"step": self.step, "loss": loss, "lr": self._lr(), **out.logs}) + "\n")
+                pending.add(self.step, loss, out.logs, cfg.batch_size)
+                if self.elapsed - pending.since >= STEP_EVENT_INTERVAL:
+                    self._emit_steps(pending)
+                if cfg.eval_every_s and self.eval_split is not None and self.elapsed - last_eval >= cfg.eval_every_s:
+                    self._evaluate()
+                    last_eval = self.elapsed
+                preview_due = cfg.preview_every_s and self.elapsed - last_preview >= cfg.preview_every_s
+                if preview_due:
+                    last_preview = self.elapsed
+                self._maybe_preview(force=bool(preview_due))
+                if cfg.checkpoint_every_s and self.elapsed - last_ckpt >= cfg.checkpoint_every_s:
+                    self._save()
+                    last_ckpt = self.elapsed
+        finally:  # steps since the last event reach the plots, even when the run fails
+            if pending.steps:
+                self._emit_steps(pending)
         self._save()
         reason = "stopped" if self._stop.is_set() else "completed"
         scores = self._final_eval() if cfg.final_eval and self.eval_split is not None and reason == "completed" else {}
         self.metrics.close()
         return events.Finished(self.step, reason, scores)
 
-    def _emit_steps(self, steps: list[int], losses: list[float], images_per_s: float, logs: dict[str, float]) -> None:
+    def _train_step(self) -> StepOutput | None:
+        """One optimisation step on batch ``self.step``; None when the loss or gradients were not finite and
+        the update was skipped (after MAX_BAD_STEPS in a row the run stops)."""
+        cfg = self.config
+        index = self._batch_indices(self.step)
+        images = self.dataset.train.images[index].to(self.device, non_blocking=True)
+        rng = torch.Generator(self.device).manual_seed(cfg.seed * 1_000_003 + self.step)
+        out = self.method.training_step(images, rng)
+        self.optimizer.zero_grad(set_to_none=True)
+        finite = bool(torch.isfinite(out.loss))
+        if finite:
+            out.loss.backward()
+            grads = [p.grad for p in self.method.parameters() if p.grad is not None]
+            finite = not grads or bool(torch.isfinite(torch.nn.utils.get_total_norm(grads)))
+        if not finite:
+            self.optimizer.zero_grad(set_to_none=True)
+            self._bad_steps += 1
+            self.on_event(events.Warning(f"step {self.step}: loss or gradients are not finite; step skipped"))
+            self.step += 1
+            if self._bad_steps >= MAX_BAD_STEPS:
+                raise FloatingPointError(f"{self._bad_steps} consecutive non-finite steps: lower the learning rate "
+                                         "or change the method's settings; the last good checkpoint is kept")
+            return None
+        self._bad_steps = 0
+        for group in self.optimizer.param_groups:
+            group["lr"] = self._lr()
+        self.optimizer.step()
+        self.step += 1
+        self.method.after_step(self._progress() or 0.0)
+        if self.probe is not None:
+            out.logs["online_probe_acc"] = self.probe.step(out.features, self.dataset.train.labels[index].to(self.device))
+        return out
+
+    def _emit_steps(self, pending: PendingSteps) -> None:
+        rate = pending.images / max(self.elapsed - pending.since, 1e-9)
         epoch = self.step * self.config.batch_size / len(self.dataset.train)
-        self.on_event(events.Step(self.step, epoch, tuple(steps), tuple(losses), self._lr(), images_per_s,
-                                  self.elapsed, self._eta(images_per_s), logs))
+        self.on_event(events.Step(self.step, epoch, tuple(pending.steps), tuple(pending.losses), self._lr(), rate,
+                                  self.elapsed, self._eta(rate), pending.logs))
         self.metrics.flush()
+        pending.clear(self.elapsed)
 
     def _eta(self, images_per_s: float) -> float | None:
         cfg = self.config
@@ -366,7 +407,11 @@ class Session:
 
     def _evaluate(self) -> None:
         scores = self.eval_split.evaluate(self.method.encoder, self.augment.prepare, self.device, probe=False)
-        self._log_eval(events.Eval(self.step, scores, self.baselines))
+        health, reason = collapse.monitor(self.method.embedder, self.eval_split.queries.images, self.augment.prepare,
+                                          self.augment, self.device, self.config.seed)
+        self._log_eval(events.Eval(self.step, {**scores, **health}, self.baselines))
+        if reason and self.step >= collapse.GRACE_STEPS:
+            self.on_event(events.Warning(f"step {self.step}: the representation has collapsed ({reason})"))
 
     def _final_eval(self) -> dict[str, float]:
         self.on_event(events.Status("Final evaluation: kNN and linear probe on the full splits"))
@@ -455,3 +500,44 @@ class Session:
         tmp = path.with_suffix(".tmp")
         tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
         os.replace(tmp, path)
+
+
+@dataclass
+class LoadedRun:
+    """A saved run ready for inference: its config, data (at the training size), eval transform
+    (``augment.prepare``) and trained method in eval mode."""
+
+    run_dir: Path
+    config: RunConfig
+    dataset: Dataset
+    augment: Augment
+    method: Method
+    device: torch.device
+    step: int
+
+    @property
+    def encoder(self) -> torch.nn.Module:
+        """The network kNN and linear probes evaluate."""
+        return self.method.encoder
+
+
+def load_run(run_dir: Path, device: str = "auto") -> LoadedRun:
+    """The run in ``run_dir`` with its checkpoint's weights, for inference. Unlike ``Session.from_run_dir``
+    (which resumes training) it writes nothing to the folder. Raises CheckpointError or DatasetUnavailable."""
+    run_dir = Path(run_dir)
+    config = Session.from_run_dir(run_dir).config
+    tensors, state = load_checkpoint(run_dir / CHECKPOINT)
+    size = int(state["image_size"])
+    dataset = load_dataset(config.dataset, config.dataset_options)
+    dataset.train, dataset.test = resize_split(dataset.train, size), resize_split(dataset.test, size)
+    augment = Augment(config.augment_config(), size, torch.tensor(state["mean"]), torch.tensor(state["std"]),
+                      config.crop_size or None)
+    method = METHODS[config.method](build_backbone(config.backbone, int(state["channels"]), size),
+                                    config.method_config(), augment)
+    try:
+        method.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    except RuntimeError as e:
+        raise CheckpointError(f"the checkpoint does not fit this model: {str(e).splitlines()[0]}") from None
+    chosen = pick_device(device)
+    method = method.to(chosen).to(memory_format=torch.channels_last).eval()
+    return LoadedRun(run_dir, config, dataset, augment, method, chosen, int(state["step"]))

@@ -112,12 +112,17 @@ def gaussian_blur(x: torch.Tensor, max_sigma: float, rng: torch.Generator) -> to
 
 class Augment:
     """Turns a uint8 batch into normalised float views: ``views(images, 2, rng)`` for two-view methods,
-    ``views(images, 2, rng, n_local=6)`` for multi-crop; ``prepare(images)`` is the un-augmented eval transform."""
+    ``views(images, 2, rng, n_local=6)`` for multi-crop; ``prepare(images)`` is the un-augmented eval transform.
 
-    def __init__(self, config: AugmentConfig, image_size: int, mean: torch.Tensor, std: torch.Tensor):
+    Views may be smaller than the evaluation size (``crop_size``): a convnet trained on low-resolution crops
+    tests well at full resolution (FixRes, Touvron et al. 2019), and each step costs (crop/size)^2 as much."""
+
+    def __init__(self, config: AugmentConfig, image_size: int, mean: torch.Tensor, std: torch.Tensor,
+                 crop_size: int | None = None):
         self.config = config
-        self.image_size = image_size
-        self.local_size = max(8, image_size // 2)
+        self.image_size = image_size  # evaluation resolution (``prepare``)
+        self.crop_size = crop_size or image_size  # resolution of the augmented global views
+        self.local_size = max(8, self.crop_size // 2)
         self.mean = mean.view(1, -1, 1, 1)
         self.std = std.view(1, -1, 1, 1)
 
@@ -139,7 +144,7 @@ class Augment:
         cfg = self.config
         x = images.float().div_(255) if images.dtype == torch.uint8 else images
         scale = scale or (cfg.crop_scale_min, cfg.crop_scale_max)
-        x = resized_crop_and_flip(x, size or self.image_size, scale, cfg.crop_ratio, cfg.flip_p, rng)
+        x = resized_crop_and_flip(x, size or self.crop_size, scale, cfg.crop_ratio, cfg.flip_p, rng)
         n, dev = len(x), x.device
         if cfg.jitter_p > 0:
             x = torch.where(chance(n, cfg.jitter_p, rng, dev), color_jitter(x, cfg, rng), x)

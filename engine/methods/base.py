@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from engine.data.augment import Augment
+from engine.eval.attention import attention_maps
 
 
 @dataclass
@@ -32,13 +34,17 @@ class Preview:
     captions: list[list[str]]
 
 
-def views_preview(augment: Augment, images: torch.Tensor, rng: torch.Generator, n_views: int = 2) -> Preview:
-    """Each image beside its augmented views: what a view-invariance method is asked to match."""
+def views_preview(augment: Augment, images: torch.Tensor, rng: torch.Generator, n_views: int = 2,
+                  n_local: int = 0) -> Preview:
+    """Each image beside its augmented views (multi-crop local views enlarged to the image size): what a
+    view-invariance method is asked to match."""
     original = augment.unnormalize(augment.prepare(images)).cpu()
-    views = [augment.unnormalize(v).cpu() for v in augment.views(images, n_views, rng)]
+    size = original.shape[-2:]
+    views = [augment.unnormalize(F.interpolate(v, size=size, mode="nearest")).cpu()
+             for v in augment.views(images, n_views, rng, n_local=n_local)]
     rows = [[original[i]] + [v[i] for v in views] for i in range(len(images))]
-    captions = [["image"] + [f"view {k + 1}" for k in range(n_views)] for _ in range(len(images))]
-    return Preview("Augmented views", rows, captions)
+    names = ["image"] + [f"view {k + 1}" for k in range(n_views)] + [f"local {k + 1}" for k in range(n_local)]
+    return Preview("Augmented views", rows, [names] * len(images))
 
 
 class Method(nn.Module):
@@ -64,6 +70,17 @@ class Method(nn.Module):
     def encoder(self) -> nn.Module:
         """The network evaluated by kNN and linear probes."""
         return self.backbone
+
+    @property
+    def embedder(self) -> nn.Module:
+        """The network whose output the loss compares (encoder + projection head): the collapse monitor's subject."""
+        return self.encoder
+
+    @torch.no_grad()
+    def attention(self, images: torch.Tensor) -> torch.Tensor:
+        """Heat maps (B, heads, H, W) in [0, 1] at image resolution for uint8 images: the encoder's last-block
+        [CLS] attention per head for a ViT, its activation-based attention map (one "head") for a convnet."""
+        return attention_maps(self.encoder, self.augment.prepare(images))
 
 
 METHODS: dict[str, type[Method]] = {}

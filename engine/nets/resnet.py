@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision.models import resnet18
 
 
 class ResNet18(nn.Module):
     def __init__(self, in_channels: int = 3):
         super().__init__()
+        from torchvision.models import resnet18  # torchvision takes seconds to import: only when asked for
+
         net = resnet18()
         net.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
         net.maxpool = nn.Identity()

@@ -1,0 +1,86 @@
+"""Every contrastive / self-distillation method under the same time budget: kNN top-1 and linear probe after
+``--minutes`` of training (default 10) on shapes and fashion-mnist, beside the raw-pixel and random-init
+baselines, with training throughput in pairs/s (images per second, each giving one pair of views) and the
+collapse monitor's last reading. Each method runs with its own augment and train defaults.
+
+    .venv/bin/python bench/methods_quality.py [--minutes 10] [--datasets shapes fashion-mnist] [--methods ...]
+        [--out /tmp/methods_quality.txt]
+
+A full run takes ~2.5 hours of CPU. The budget is wall-clock, so the machine's load (printed per row) matters.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine import events  # noqa: E402
+from engine.run import RunConfig, Session  # noqa: E402
+
+METHODS = ["simclr", "moco", "byol", "simsiam", "barlow_twins", "swav", "dino"]
+
+
+def one_run(dataset: str, method: str, minutes: float, out: Path) -> dict:
+    result: dict = {"warnings": []}
+
+    def on_event(event):
+        if isinstance(event, events.Eval):
+            if event.final:
+                result.update(scores=event.scores, baselines=event.baselines)
+            else:
+                result["health"] = {k: v for k, v in event.scores.items() if k != "knn"}
+        elif isinstance(event, events.Step):
+            result.setdefault("rates", []).append(event.images_per_s)
+            result["steps"] = event.step
+        elif isinstance(event, (events.Warning, events.Error)):
+            result["warnings"].append(event.message)
+
+    config = RunConfig.with_method_defaults({"dataset": dataset, "method": method, "minutes": minutes,
+                                             "eval_every_s": 60.0, "checkpoint_every_s": 0.0, "preview_every_s": 0.0})
+    load_before = os.getloadavg()[0]
+    Session(config, out, on_event).run()
+    rates = sorted(result.get("rates", [0.0]))
+    result["pairs_per_s"] = rates[len(rates) // 2]  # median over the Step events
+    result["load"] = (load_before, os.getloadavg()[0])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--datasets", nargs="+", default=["shapes", "fashion-mnist"])
+    parser.add_argument("--methods", nargs="+", default=METHODS)
+    parser.add_argument("--out", default="/tmp/methods_quality.txt")
+    args = parser.parse_args()
+    runs = Path(tempfile.mkdtemp(prefix="pretext-methods-"))
+    header = (f"{'dataset':<14}{'method':<14}{'steps':>7}{'pairs/s':>9}{'kNN':>8}{'probe':>8}{'raw kNN':>9}"
+              f"{'rand kNN':>9}{'raw prb':>9}{'rand prb':>9}  {'std':>7}{'rank':>7}  load(before/after)")
+    with open(args.out, "a", encoding="utf-8") as table:
+        def emit(line: str) -> None:
+            print(line, flush=True)
+            table.write(line + "\n")
+            table.flush()
+
+        emit(f"# {args.minutes:g} minutes per run; run folders in {runs}")
+        emit(header)
+        for dataset in args.datasets:
+            for method in args.methods:
+                r = one_run(dataset, method, args.minutes, runs / f"{dataset}-{method}")
+                if "scores" not in r:
+                    emit(f"{dataset:<14}{method:<14} failed: {r['warnings'][-1:]}")
+                    continue
+                s, b, h = r["scores"], r["baselines"], r.get("health", {})
+                emit(f"{dataset:<14}{method:<14}{r['steps']:>7}{r['pairs_per_s']:>9.0f}{s['knn']:>8.1%}{s['probe']:>8.1%}"
+                     f"{b['raw']['knn']:>9.1%}{b['random']['knn']:>9.1%}{b['raw']['probe']:>9.1%}"
+                     f"{b['random']['probe']:>9.1%}  {h.get('std', float('nan')):>7.4f}{h.get('rank', float('nan')):>7.1f}"
+                     f"  {r['load'][0]:.1f}/{r['load'][1]:.1f}")
+                for w in r["warnings"][:3]:
+                    emit(f"    warning: {w}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""SwAV (Caron et al. 2020, "Unsupervised Learning of Visual Features by Contrasting Cluster Assignments")."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from engine.config import param
+from engine.losses import SwAVLoss, sinkhorn
+from engine.methods.base import Method, Preview, StepOutput, register_method, views_preview
+from engine.nets.heads import MLPHead, Prototypes
+
+
+@dataclass
+class SwAVConfig:
+    prototypes: int = param(100, "Number of prototypes K (clusters the batch is split equally among)", low=2, high=100_000)
+    temperature: float = param(0.1, "Softmax temperature of the swapped prediction", low=0.01, high=2.0)
+    epsilon: float = param(0.05, "Sinkhorn entropy regularisation (smaller: harder codes)", low=0.001, high=1.0)
+    sinkhorn_iterations: int = param(3, "Sinkhorn-Knopp iterations", low=1, high=100)
+    local_crops: int = param(6, "Multi-crop: small local views besides the two global ones", low=0, high=16)
+    hidden_dim: int = param(512, "Projection head hidden width", low=16, high=8192)
+    out_dim: int = param(128, "Projection width (the space of the prototypes)", low=8, high=4096)
+
+
+@register_method
+class SwAV(Method):
+    """Every view is projected to the unit sphere and scored against K prototypes; the codes of the two global
+    views are computed online by Sinkhorn-Knopp so that the batch is split equally among the prototypes; each
+    view then predicts the code of the other views (swapped prediction), small local crops included."""
+
+    name = "swav"
+    paper = "Caron et al. 2020, SwAV"
+    Config = SwAVConfig
+    augment_defaults = {"crop_scale_min": 0.14, "local_scale_min": 0.05, "local_scale_max": 0.14}  # sec. 4.1
+
+    def __init__(self, backbone, config: SwAVConfig, augment):
+        super().__init__(backbone, config, augment)
+        self.projection = MLPHead([backbone.out_dim, config.hidden_dim, config.out_dim])
+        self.prototypes = Prototypes(config.out_dim, config.prototypes)
+        self.criterion = SwAVLoss(config.temperature)
+
+    def training_step(self, images: torch.Tensor, rng: torch.Generator) -> StepOutput:
+        cfg = self.config
+        views = self.augment.views(images, 2, rng, n_local=cfg.local_crops)
+        h = self.backbone(torch.cat(views[:2]))  # global and local views differ in size: one pass each
+        features = [h] + ([self.backbone(torch.cat(views[2:]))] if cfg.local_crops else [])
+        z = F.normalize(self.projection(torch.cat(features)), dim=1)
+        scores = list(self.prototypes(z).chunk(len(views)))
+        codes = [sinkhorn(s.detach(), cfg.epsilon, cfg.sinkhorn_iterations) for s in scores[:2]]
+        return StepOutput(self.criterion(scores, codes), h[: len(images)].detach())
+
+    @property
+    def embedder(self) -> nn.Module:
+        return nn.Sequential(self.backbone, self.projection).train(self.training)
+
+    @torch.no_grad()
+    def preview(self, images: torch.Tensor, rng: torch.Generator) -> Preview:
+        return views_preview(self.augment, images, rng, n_local=min(self.config.local_crops, 4))

@@ -1,0 +1,77 @@
+"""The collapse monitor: its metrics on constructed embeddings, and the lesson switches (DINO without centering or
+sharpening, SimSiam without stop-gradient, BYOL with momentum 0 and no predictor) collapsing a short run that the
+default configuration keeps healthy (tests/test_methods_family.py checks the defaults with the same monitor)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from engine import events, run
+from engine.eval import collapse
+from engine.run import RunConfig, Session
+
+SMALL = {"dataset": "shapes", "dataset_options": {"train_size": 512, "test_size": 256, "image_size": 16},
+         "batch_size": 32, "minutes": 0.0, "eval_bank": 512, "eval_queries": 256, "preview_every_s": 0.0,
+         "checkpoint_every_s": 0.0, "device": "cpu", "warmup_steps": 5, "final_eval": False}
+
+
+def test_metrics_on_spread_and_collapsed_embeddings():
+    g = torch.Generator().manual_seed(0)
+    d = 64
+    spread = torch.randn(2000, d, generator=g)  # isotropic: uniform directions on the sphere
+    assert collapse.embedding_std(spread) == pytest.approx(1 / math.sqrt(d), rel=0.05)
+    assert collapse.effective_rank(spread) > 0.8 * d
+    assert collapse.uniformity(spread) < -3.5  # log E exp(-2 ||x - y||^2) with ||x - y||^2 ~ 2
+    point = torch.randn(1, d, generator=g).expand(500, d) + 1e-4 * torch.randn(500, d, generator=g)
+    assert collapse.embedding_std(point) < 1e-3 and collapse.effective_rank(point) < 1.1
+    assert collapse.uniformity(point) > -1e-3 and collapse.alignment(point, point) == pytest.approx(0.0, abs=1e-6)
+    line = torch.randn(500, 1, generator=g) * torch.randn(1, d, generator=g)
+    assert collapse.effective_rank(line) < 1.01  # dimensional collapse to a line
+    two_views = collapse.alignment(spread[:1000], spread[1000:])
+    assert two_views == pytest.approx(2.0, abs=0.1)  # independent directions: E ||x - y||^2 = 2
+    assert collapse.collapse_reason(collapse.representation_metrics(spread, spread, spread), d) is None
+    assert "rank" in collapse.collapse_reason(collapse.representation_metrics(point, point, point), d)
+
+
+def test_the_rank_is_the_exponential_of_the_entropy_of_the_normalised_singular_values():
+    z = torch.diag(torch.tensor([4.0, 2.0, 1.0, 1.0]))
+    p = [4 / 8, 2 / 8, 1 / 8, 1 / 8]
+    assert collapse.effective_rank(z) == pytest.approx(math.exp(-sum(x * math.log(x) for x in p)), rel=1e-5)
+
+
+LESSONS = [("simsiam", {"stop_gradient": False}, 120), ("byol", {"momentum": 0.0, "predictor": False}, 50),
+           ("dino", {"center": False}, 80), ("dino", {"sharpen": False}, 60)]  # steps: twice what they take or more
+
+
+@pytest.mark.parametrize("method,switches,steps", LESSONS, ids=lambda v: str(v))
+def test_a_lesson_switch_collapses_the_run(tmp_path, method, switches, steps):
+    cfg = RunConfig.with_method_defaults({**SMALL, "method": method, "steps": steps, "method_options": switches,
+                                          "eval_every_s": 0.0})
+    session = Session(cfg, tmp_path / "run")
+    assert session.run().reason == "completed"
+    scores, reason = collapse.monitor(session.method.embedder, session.dataset.test.images, session.augment.prepare,
+                                      session.augment, session.device)
+    assert reason is not None, scores
+
+
+@pytest.mark.parametrize("switches,warns", [({"momentum": 0.0, "predictor": False}, True), ({}, False)])
+def test_the_session_reports_the_monitor_and_warns_on_collapse_only(tmp_path, monkeypatch, switches, warns):
+    monkeypatch.setattr(run, "STEP_EVENT_INTERVAL", 0.0)  # a Step event after every step
+
+    def on_event(event):
+        seen.append(event)
+        if isinstance(event, events.Step) and event.step == 60:
+            session._evaluate()  # the online evaluation, at a fixed step rather than after a time
+
+    seen: list = []
+    cfg = RunConfig.with_method_defaults({**SMALL, "method": "byol", "steps": 60, "method_options": switches,
+                                          "eval_every_s": 1e6})  # plus the one at step 0
+    session = Session(cfg, tmp_path / "run", on_event)
+    session.run()
+    evals = [e for e in seen if isinstance(e, events.Eval)]
+    assert [e.step for e in evals] == [0, 60] and collapse.GRACE_STEPS <= 60
+    assert all({"knn", "std", "rank", "alignment", "uniformity"} <= set(e.scores) for e in evals)
+    warnings = [e.message for e in seen if isinstance(e, events.Warning) and "collapsed" in e.message]
+    assert bool(warnings) == warns

@@ -1,0 +1,92 @@
+"""MoCo v2, BYOL, SimSiam, Barlow Twins, SwAV and DINO end to end on small shapes: each lowers its loss, gives
+finite, healthy metrics; momentum networks stay out of the optimizer and survive a resume; train defaults apply."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from engine import events
+from engine.eval import collapse
+from engine.methods import METHODS
+from engine.run import RunConfig, Session
+
+FAMILY = ["moco", "byol", "simsiam", "barlow_twins", "swav", "dino"]
+SMALL = {"dataset": "shapes", "dataset_options": {"train_size": 512, "test_size": 256, "image_size": 16},
+         "batch_size": 32, "minutes": 0.0, "eval_bank": 512, "eval_queries": 256, "preview_every_s": 0.0,
+         "checkpoint_every_s": 0.0, "device": "cpu", "warmup_steps": 5, "eval_every_s": 0.0, "final_eval": False}
+
+
+def train(tmp_path, method: str, steps: int, **overrides) -> tuple[Session, list]:
+    seen: list = []
+    cfg = RunConfig.with_method_defaults({**SMALL, "method": method, "steps": steps, **overrides})
+    session = Session(cfg, tmp_path / method, seen.append)
+    assert session.run().reason == "completed", [e for e in seen if isinstance(e, events.Error)]
+    return session, seen
+
+
+def health(session: Session) -> tuple[dict[str, float], str | None]:
+    images = session.dataset.test.images
+    return collapse.monitor(session.method.embedder, images, session.augment.prepare, session.augment, session.device)
+
+
+@pytest.mark.parametrize("method", FAMILY)
+def test_a_short_run_lowers_the_loss_and_stays_healthy(tmp_path, method):
+    # MoCo's loss first rises while real keys, harder negatives than its random start, fill the queue (4 batches
+    # here): its decrease is measured from steps 10-20 on
+    options, start = ({"queue_size": 128}, 10) if method == "moco" else ({}, 0)
+    session, seen = train(tmp_path, method, 80, final_eval=True, method_options=options)
+    losses = [loss for e in seen if isinstance(e, events.Step) for loss in e.losses]
+    assert len(losses) == 80 and all(math.isfinite(x) for x in losses)
+    assert sum(losses[-10:]) / 10 < sum(losses[start:start + 10]) / 10
+    final = [e for e in seen if isinstance(e, events.Eval) and e.final][0]
+    assert all(math.isfinite(v) for v in final.scores.values())
+    scores, reason = health(session)
+    assert all(math.isfinite(v) for v in scores.values()) and reason is None, scores
+    maps = session.method.attention(session.dataset.test.images[:3])
+    assert maps.shape == (3, 1, 16, 16) and maps.min() >= 0 and maps.amax(dim=(2, 3)).eq(1).all()
+    preview = session.method.preview(session.dataset.test.images[:2], torch.Generator().manual_seed(0))
+    assert len({tuple(tile.shape) for row in preview.rows for tile in row}) == 1  # local views enlarged to match
+
+
+def test_dino_on_the_tiny_vit_trains_and_shows_one_attention_map_per_head(tmp_path):
+    session, seen = train(tmp_path, "dino", 6, backbone="vit-tiny", method_options={"local_crops": 2})
+    assert all(math.isfinite(loss) for e in seen if isinstance(e, events.Step) for loss in e.losses)
+    maps = session.method.attention(session.dataset.test.images[:2])
+    assert maps.shape == (2, 3, 16, 16) and maps.min() >= 0 and maps.amax(dim=(2, 3)).eq(1).all()
+
+
+def test_momentum_networks_are_frozen_outside_the_optimizer_and_follow_by_ema(tmp_path):
+    session, _ = train(tmp_path, "moco", 3)
+    method = session.method
+    optimized = {id(p) for group in session.optimizer.param_groups for p in group["params"]}
+    assert optimized == {id(p) for p in method.parameters() if p.requires_grad}
+    assert not any(id(p) in optimized for p in method.key_backbone.parameters())
+    online, key = next(method.backbone.parameters()), next(method.key_backbone.parameters())
+    assert not torch.equal(online, key) and (online - key).abs().max() < 0.1  # moved, but slowly
+
+
+def test_a_stopped_and_resumed_moco_run_equals_an_uninterrupted_one(tmp_path):
+    cfg = RunConfig.with_method_defaults({**SMALL, "method": "moco", "steps": 12, "method_options": {"queue_size": 80}})
+    Session(cfg, tmp_path / "whole").run()
+
+    def stop_at_5(event):
+        if isinstance(event, events.Step) and event.step >= 5:
+            interrupted.stop()
+
+    interrupted = Session(cfg, tmp_path / "split", stop_at_5)
+    interrupted.run()
+    assert Session.from_run_dir(tmp_path / "split").run().step == 12
+    from engine.checkpoint import load_checkpoint
+    a, _ = load_checkpoint(tmp_path / "whole" / "checkpoint.safetensors")
+    b, _ = load_checkpoint(tmp_path / "split" / "checkpoint.safetensors")
+    assert "model.queue.keys" in a and "model.key_backbone.features.0.0.weight" in a
+    assert all(torch.equal(a[k], b[k]) for k in a if k.startswith("model."))
+
+
+def test_method_train_defaults_apply_unless_the_user_sets_them():
+    assert METHODS["dino"].train_defaults["lr"] != RunConfig.lr
+    assert RunConfig.with_method_defaults({"method": "dino"}).lr == METHODS["dino"].train_defaults["lr"]
+    assert RunConfig.with_method_defaults({"method": "dino", "lr": 0.01}).lr == 0.01
+    assert RunConfig.with_method_defaults({"method": "simclr"}).lr == RunConfig.lr
