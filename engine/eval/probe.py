@@ -34,11 +34,17 @@ def fit_linear_probe(features: torch.Tensor, labels: torch.Tensor, num_classes: 
     return layer, mean, std
 
 
-def linear_probe_accuracy(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
-                          test_labels: torch.Tensor, num_classes: int, C: float = 1.0) -> float:
+def linear_probe_predict(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
+                         num_classes: int, C: float = 1.0) -> torch.Tensor:
+    """Predicted labels (Q,) of the test features by a probe fitted on the training features."""
     layer, mean, std = fit_linear_probe(train_features, train_labels, num_classes, C)
     with torch.no_grad():
-        predicted = layer((test_features.float() - mean) / std).argmax(1)
+        return layer((test_features.float() - mean) / std).argmax(1)
+
+
+def linear_probe_accuracy(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
+                          test_labels: torch.Tensor, num_classes: int, C: float = 1.0) -> float:
+    predicted = linear_probe_predict(train_features, train_labels, test_features, num_classes, C)
     return (predicted == test_labels).float().mean().item()
 
 
