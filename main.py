@@ -1,4 +1,4 @@
-"""Pretext: ``python main.py`` opens the window; ``python main.py train|eval ...`` runs headless."""
+"""Pretext: ``python main.py`` opens the window; ``python main.py train|eval|attention ...`` runs headless."""
 from __future__ import annotations
 
 import os
@@ -11,10 +11,12 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in ("train", "eval"):
+    if argv and argv[0] in ("train", "eval", "attention"):
         from engine.cli import main as cli_main
 
         return cli_main(argv)
+    if sys.platform == "win32":
+        import torch  # noqa: F401  (before PySide6: the other order clashes over DLLs on Windows)
     from gui.app import main as gui_main
 
     return gui_main(argv)

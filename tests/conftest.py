@@ -1,4 +1,4 @@
-"""Test setup: Qt offscreen, and run folders and caches in a temporary directory."""
+"""Test setup: Qt offscreen, run folders and caches in a temporary directory; the GUI tests' window fixture."""
 from __future__ import annotations
 
 import os
@@ -6,9 +6,42 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as main.py sets it for the app
 _scratch = Path(tempfile.mkdtemp(prefix="pretext-tests-"))
 os.environ.setdefault("PRETEXT_CACHE", str(_scratch / "cache"))
 os.environ.setdefault("PRETEXT_RUNS", str(_scratch / "runs"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+TINY_RUN = {"dataset": "shapes", "dataset_options": {"train_size": 512, "test_size": 256, "image_size": 16},
+            "method": "simclr", "batch_size": 32, "device": "cpu", "eval_bank": 256, "eval_queries": 128,
+            "eval_every_s": 1.0, "preview_every_s": 1.0, "final_eval": False, "steps": 40, "minutes": 0.0}
+
+
+@pytest.fixture
+def tiny_run() -> dict:
+    """A run of a few seconds: small shapes, small batches, a step budget."""
+    return {**TINY_RUN, "dataset_options": dict(TINY_RUN["dataset_options"])}
+
+
+def stop_training(win) -> None:
+    if win.training_alive:
+        win.worker.stop()
+        win.worker.wait(10)
+
+
+@pytest.fixture
+def window(qtbot, tiny_run):
+    """The main window, shown, with the engine loaded and ``tiny_run`` set up; its run is stopped at teardown."""
+    from gui.main_window import MainWindow
+    from gui.presets import Preset
+
+    win = MainWindow()
+    qtbot.addWidget(win, before_close_func=stop_training)
+    win.apply_preset(Preset(tiny_run))
+    with qtbot.waitSignal(win.engine_ready, timeout=60_000):
+        win.show()
+    return win

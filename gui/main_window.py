@@ -1,0 +1,456 @@
+"""The main window: setup on the left, live plots in the middle, the preview on the right, run status below.
+
+The GUI thread only draws: training runs in a :class:`TrainingWorker`, the engine import, dataset loading for
+the preview and run-folder reading in background threads. Nothing here imports the engine at module level
+(PyTorch takes seconds to import); engine modules are imported inside methods that run once the catalog has
+loaded, when they are already in ``sys.modules``.
+"""
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Any, Callable
+
+from PySide6.QtCore import QSize, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QMainWindow, QMessageBox, QStyle, QToolBar,
+                               QWidget)
+
+from gui.augment_preview import AugmentPreviewer
+from gui.background import run_in_background
+from gui.catalog import Catalog, load_catalog
+from gui.history import RunHistory, load_history
+from gui.plots import TrainingPlots
+from gui.presets import ASSETS, Preset, View, load_preset, save_preset
+from gui.preview import PreviewGrid
+from gui.setup_panel import SetupPanel
+from gui.status_bar import RunStatusBar
+from gui.theme import AppFont, Style
+from gui.worker import TrainingWorker
+
+CLOSE_TIMEOUT_MS = 4500  # closing waits this long for the run to finish its step and write its checkpoint
+
+
+class RunState(enum.Enum):
+    LOADING = "loading the engine"
+    IDLE = "idle"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPING = "stopping"
+
+
+def describe(error: Exception) -> str:
+    from engine.run import describe as engine_describe
+
+    return engine_describe(error)
+
+
+class MainWindow(QMainWindow):
+    engine_ready = Signal()  # the pickers are filled and Start is enabled
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Pretext")
+        self.resize(1280, 800)
+        self.catalog: Catalog | None = None
+        self.worker: TrainingWorker | None = None
+        self.run_dir: Path | None = None  # the run shown (started or opened), which Continue trains further
+        self.state = RunState.LOADING
+        self.preset_title = ""
+        self._pending_run: dict[str, Any] | None = None  # a preset's run, applied when the engine has loaded
+        self._closing = self._close_forced = False
+        self._engine_requested = False
+        self.app_font = AppFont(QApplication.instance())
+
+        self.plots = TrainingPlots()
+        self.setCentralWidget(self.plots)
+        self.setup = SetupPanel()
+        self.preview = PreviewGrid()
+        self.setup_dock = self._dock("Setup", self.setup, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.preview_dock = self._dock("Preview", self.preview, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.resizeDocks([self.setup_dock, self.preview_dock], [350, 300], Qt.Orientation.Horizontal)
+        self.status = RunStatusBar()
+        self.setStatusBar(self.status)
+        self.previewer = AugmentPreviewer(self)
+        self._build_actions()
+
+        self.setup.changed.connect(self._settings_changed)
+        self.previewer.rendered.connect(self._show_augment_preview)
+        self.previewer.failed.connect(lambda e: self.preview.show_message(describe(e)))
+        self._set_state(RunState.LOADING)
+        self.status.showMessage("Loading the engine (PyTorch) ...")
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title)
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable
+                         | QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _action(self, menu, text: str, slot: Callable, shortcuts: tuple[str, ...] = (), icon=None,
+                checkable: bool = False) -> QAction:
+        action = QAction(text, self)
+        action.setShortcuts([QKeySequence(s) for s in shortcuts])
+        if icon is not None:
+            action.setIcon(self.style().standardIcon(icon))
+        action.setCheckable(checkable)
+        (action.toggled if checkable else action.triggered).connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        pixmap = QStyle.StandardPixmap
+        bar = self.menuBar()
+        file = bar.addMenu("&File")
+        self.open_preset_action = self._action(file, "Open &Preset...", self.open_preset, ("Ctrl+O",))
+        self.save_preset_action = self._action(file, "&Save Preset...", self.save_preset_dialog, ("Ctrl+S",))
+        file.addSeparator()
+        self.open_run_action = self._action(file, "Open &Run...", self.open_run_dialog, ("Ctrl+Shift+O",))
+        self.export_action = self._action(file, "&Export Plots (PNG, SVG)...", self.export_dialog, ("Ctrl+E",))
+        file.addSeparator()
+        self._action(file, "&Quit", self.close, ("Ctrl+Q",))
+
+        run = bar.addMenu("&Run")
+        self.start_action = self._action(run, "&Start", self.start_run, ("Ctrl+Return", "Ctrl+Enter"),
+                                         pixmap.SP_MediaPlay)
+        self.pause_action = self._action(run, "&Pause", self.toggle_pause, ("Space",), pixmap.SP_MediaPause)
+        self.stop_action = self._action(run, "S&top", self.stop_run, ("Ctrl+.",), pixmap.SP_MediaStop)
+        self.continue_action = self._action(run, "&Continue Run", self.continue_run, ("Ctrl+Shift+Return",),
+                                            pixmap.SP_MediaSeekForward)
+        self.continue_action.setToolTip("Train the opened or last run further from its checkpoint, "
+                                        "with the budget set under Training")
+        run.addSeparator()
+        self.preview_action = self._action(run, "New &Preview", self.new_preview, ("Ctrl+R", "F5"),
+                                           pixmap.SP_BrowserReload)
+
+        view = bar.addMenu("&View")
+        for dock, key in ((self.setup_dock, "Ctrl+1"), (self.preview_dock, "Ctrl+2")):
+            toggle = dock.toggleViewAction()
+            toggle.setText(f"{dock.windowTitle()} Panel")
+            toggle.setShortcut(QKeySequence(key))
+            view.addAction(toggle)
+        view.addSeparator()
+        self.presenter_action = self._action(view, "P&resenter Mode", self._restyle, ("F11",), checkable=True)
+        self.light_action = self._action(view, "&Light Theme", self._restyle, ("Ctrl+L",), checkable=True)
+
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&About Pretext", self._about)
+
+        self.toolbar = QToolBar("Run")
+        self.toolbar.setObjectName("Run")
+        self.toolbar.setMovable(False)
+        self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        for action in (self.start_action, self.pause_action, self.stop_action, self.continue_action,
+                       self.preview_action):
+            self.toolbar.addAction(action)
+        self.addToolBar(self.toolbar)
+
+    # state
+    def _set_state(self, state: RunState) -> None:
+        self.state = state
+        idle, busy = state is RunState.IDLE, state in (RunState.RUNNING, RunState.PAUSED)
+        self.start_action.setEnabled(idle)
+        self.continue_action.setEnabled(idle and self.run_dir is not None)
+        self.pause_action.setEnabled(busy)
+        self.pause_action.setText("&Resume" if state is RunState.PAUSED else "&Pause")
+        self.pause_action.setIcon(self.style().standardIcon(
+            QStyle.StandardPixmap.SP_MediaPlay if state is RunState.PAUSED else QStyle.StandardPixmap.SP_MediaPause))
+        self.stop_action.setEnabled(busy)
+        self.preview_action.setEnabled(idle or busy)
+        for action in (self.open_preset_action, self.open_run_action):
+            action.setEnabled(idle)
+        self.save_preset_action.setEnabled(state is not RunState.LOADING)
+        self.setup.set_editable(idle)
+
+    def showEvent(self, event) -> None:  # noqa: N802  (Qt override)
+        super().showEvent(event)
+        if not self._engine_requested:  # after the first frame: the import competes for the GIL
+            self._engine_requested = True
+            QTimer.singleShot(0, self, self._load_engine)
+
+    def _load_engine(self) -> None:
+        run_in_background(self, load_catalog, self._engine_loaded, self._engine_failed, "pretext-engine-import")
+
+    def _engine_loaded(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.setup.set_catalog(catalog)
+        self._set_state(RunState.IDLE)
+        self.preview.show_message("Loading the dataset for the preview ...")
+        self.status.showMessage("Ready: press Start (Ctrl+Enter)")
+        if self._pending_run is not None:
+            run, self._pending_run = self._pending_run, None
+            self._show_run_settings(run, "The preset's settings")
+        self._settings_changed()
+        self.engine_ready.emit()
+
+    def _engine_failed(self, error: Exception) -> None:
+        self.status.showMessage("The engine could not load")
+        self.show_error("The engine could not load", f"{type(error).__name__}: {error}")
+
+    # settings and the preview
+    def _settings_changed(self) -> None:
+        if self.state is RunState.IDLE:
+            self.previewer.request(self.setup.values())
+
+    def _show_augment_preview(self, preview: Any) -> None:
+        if self.state is RunState.IDLE:
+            self.preview.show_tiles(f"{preview.title} (before training)", preview.rows, preview.captions)
+
+    def new_preview(self) -> None:
+        """During a run: the method's preview now. Before: new random augmented views."""
+        if self.worker is not None and self.worker.alive:
+            self.worker.request_preview()
+        else:
+            self.previewer.reroll(self.setup.values())
+
+    def _show_run_settings(self, run: dict[str, Any], origin: str) -> bool:
+        try:
+            self.setup.check(run)
+            self.setup.set_values(run)
+        except ValueError as e:
+            self.show_error("Settings not applied", f"{origin} could not be applied: {e}")
+            return False
+        return True
+
+    # runs
+    def start_run(self) -> None:
+        from engine.run import RunConfig
+
+        if self.state is not RunState.IDLE:
+            return
+        try:
+            config = RunConfig.with_method_defaults(self.setup.values())
+        except ValueError as e:
+            self.show_error("Cannot start", str(e))
+            return
+        self.plots.reset()
+        self.status.clear_run()
+        self._launch(lambda worker: worker.start_new(config))
+
+    def continue_run(self) -> None:
+        from engine.checkpoint import read_state
+        from engine.run import CHECKPOINT
+
+        if self.state is not RunState.IDLE or self.run_dir is None:
+            return
+        budget = self.setup.budget.values()
+        try:
+            state = read_state(self.run_dir / CHECKPOINT)
+        except ValueError as e:
+            self.show_error("Cannot continue", str(e))
+            return
+        if (budget["steps"] and state["step"] >= budget["steps"]) or \
+                (budget["minutes"] and state["elapsed"] >= 60 * budget["minutes"]):
+            self.show_error("Nothing left to train", f"The run has trained {state['step']:,} steps "
+                            f"({state['elapsed'] / 60:.1f} minutes): raise the budget under Training to continue it.")
+            return
+        self.status.clear_run()
+        self._launch(lambda worker: worker.start_continued(self.run_dir, **budget))
+
+    def _launch(self, start: Callable[[TrainingWorker], None]) -> None:
+        self.previewer.cancel()
+        worker = TrainingWorker()
+        worker.event.connect(self._on_event, Qt.ConnectionType.QueuedConnection)
+        try:
+            start(worker)
+        except ValueError as e:  # a run folder that cannot be continued
+            self.show_error("Cannot start", describe(e))
+            return
+        self.worker = worker
+        self._set_state(RunState.RUNNING)
+        self.status.showMessage("Starting ...")
+
+    def toggle_pause(self) -> None:
+        if self.state is RunState.RUNNING:
+            self.worker.pause()
+            self._set_state(RunState.PAUSED)
+            self.status.showMessage("Paused: Space resumes")
+        elif self.state is RunState.PAUSED:
+            self.worker.resume()
+            self._set_state(RunState.RUNNING)
+            self.status.showMessage("Training", 3000)
+
+    def stop_run(self) -> None:
+        if self.state in (RunState.RUNNING, RunState.PAUSED):
+            self.worker.stop()
+            self._set_state(RunState.STOPPING)
+            self.status.showMessage("Stopping: finishing the step and writing the checkpoint ...")
+
+    @Slot(object)
+    def _on_event(self, event: Any) -> None:
+        from engine import events
+
+        match event:
+            case events.Step():
+                self.plots.add_losses(event.steps, event.losses)
+                self.plots.add_lr([event.step], [event.lr])
+                self.status.show_step(event.step, event.epoch, event.images_per_s, event.eta_s)
+            case events.Eval():
+                self._show_eval(event)
+            case events.Preview():
+                self.preview.show_tiles(event.title, event.rows, event.captions)
+            case events.Checkpoint():
+                self.status.show_checkpoint(event.step, event.path)
+            case events.Status():
+                self.status.showMessage(event.message + " ...")
+            case events.Started():
+                self.run_dir = Path(event.run_dir)
+                self.status.show_device(event.device)
+                self.status.showMessage(f"Training {event.config['method']} on {event.dataset} "
+                                        f"({event.train_size:,} images); run folder {event.run_dir}", 10000)
+            case events.Warning():
+                self.status.showMessage(f"Warning: {event.message}", 15000)
+            case events.Error():
+                self.show_error("Training failed", event.message + "\n\nThe run folder keeps what was learnt "
+                                "up to the failure.", event.details)
+            case events.Finished():
+                self._finished(event)
+
+    def _show_eval(self, event: Any) -> None:
+        if "knn" not in event.scores:
+            return
+        baselines = {name: scores["knn"] for name, scores in event.baselines.items() if "knn" in scores}
+        self.plots.add_accuracy(event.step, event.scores["knn"], baselines, final=event.final)
+        if event.final:
+            scores = ", ".join(f"{k} {v:.1%}" for k, v in event.scores.items())
+            raw = ", ".join(f"{name} {s.get('knn', 0):.1%}" for name, s in event.baselines.items())
+            self.status.showMessage(f"Final evaluation: {scores} (kNN baselines: {raw})")
+
+    def _finished(self, event: Any) -> None:
+        self.worker.wait(1.0)  # the thread returns right after its last event
+        self._set_state(RunState.IDLE)
+        if event.reason != "completed" or not event.scores:
+            self.status.showMessage(f"Run {event.reason} at step {event.step:,}; run folder {self.run_dir}")
+        if self._closing:
+            QTimer.singleShot(0, self, self.close)
+
+    def _show_history(self, history: RunHistory) -> None:
+        if self.state is not RunState.IDLE:
+            return
+        self.plots.reset()
+        self.status.clear_run()
+        self.plots.add_losses(history.steps, history.losses)
+        self.plots.add_lr(history.steps, history.lrs)
+        for record in history.evals:
+            scores, baselines = record["eval"], record.get("baselines", {})
+            if "knn" in scores:
+                self.plots.add_accuracy(record["step"], scores["knn"],
+                                        {k: v["knn"] for k, v in baselines.items() if "knn" in v}, record.get("final"))
+        self.run_dir = history.run_dir if history.checkpoint_step is not None else None
+        config = dict(history.config)
+        if config.get("device") not in ("auto", *self.catalog.devices):
+            config.pop("device", None)  # trained elsewhere (on a GPU): keep this machine's choice
+        self._show_run_settings(config, "The run's settings")
+        self._set_state(RunState.IDLE)
+        steps = f"{int(history.steps[-1]):,} steps" if len(history.steps) else "no steps"
+        hint = "; Run > Continue trains it further" if self.run_dir else "; it has no checkpoint to continue from"
+        self.status.showMessage(f"Opened {history.run_dir.name} ({steps}){hint}")
+
+    def load_run(self, run_dir: Path) -> None:
+        """Show a finished or stopped run's curves and settings, ready to continue it."""
+        run_in_background(self, lambda: load_history(run_dir), self._show_history,
+                          lambda e: self.show_error("Cannot open the run", describe(e)), name="pretext-history")
+
+    # presets
+    def current_preset(self) -> Preset:
+        view = View(setup=self.setup_dock.toggleViewAction().isChecked(),
+                    preview=self.preview_dock.toggleViewAction().isChecked(),
+                    presenter=self.presenter_action.isChecked(), light=self.light_action.isChecked())
+        return Preset(self.setup.values(), view, self.preset_title)
+
+    def apply_preset(self, preset: Preset) -> None:
+        """The view at once; the run settings now, or when the engine has loaded."""
+        self.setup_dock.setVisible(preset.view.setup)
+        self.preview_dock.setVisible(preset.view.preview)
+        self.presenter_action.setChecked(preset.view.presenter)
+        self.light_action.setChecked(preset.view.light)
+        self.preset_title = preset.title
+        self.setWindowTitle(f"Pretext - {preset.title}" if preset.title else "Pretext")
+        if self.catalog is None:
+            self._pending_run = preset.run
+        else:
+            self._show_run_settings(preset.run, "The preset's settings")
+
+    def open_preset(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open preset", str(ASSETS), "Pretext presets (*.json)")
+        if path:
+            self.open_preset_file(Path(path))
+
+    def open_preset_file(self, path: Path) -> None:
+        try:
+            self.apply_preset(load_preset(path))
+        except ValueError as e:
+            self.show_error("Cannot open the preset", str(e))
+
+    def save_preset_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save preset", "preset.json", "Pretext presets (*.json)")
+        if path:
+            try:
+                save_preset(Path(path), self.current_preset())
+            except OSError as e:
+                self.show_error("Cannot save the preset", str(e))
+                return
+            self.status.showMessage(f"Saved the preset {path}", 5000)
+
+    def open_run_dialog(self) -> None:
+        from engine.run import runs_root
+
+        folder = QFileDialog.getExistingDirectory(self, "Open run folder", str(runs_root()))
+        if folder:
+            self.load_run(Path(folder))
+
+    def export_dialog(self) -> None:
+        default = (self.run_dir / "plots.png") if self.run_dir else Path("plots.png")
+        path, _ = QFileDialog.getSaveFileName(self, "Export plots (a .png and an .svg)", str(default), "PNG (*.png)")
+        if path:
+            try:
+                written = self.plots.export(Path(path))
+            except OSError as e:
+                self.show_error("Cannot export the plots", str(e))
+                return
+            self.status.showMessage("Saved " + " and ".join(str(p) for p in written), 8000)
+
+    # look
+    def _restyle(self) -> None:
+        style = Style(light=self.light_action.isChecked(), presenter=self.presenter_action.isChecked())
+        self.app_font.apply(style.presenter)
+        self.plots.apply_style(style)
+        self.preview.set_colors(style.background, style.foreground)
+        self.toolbar.setIconSize(QSize(32, 32) if style.presenter else QSize(20, 20))
+
+    def _about(self) -> None:
+        QMessageBox.about(self, "About Pretext", "Pretext: a desktop lab for self-supervised representation "
+                          "learning. Pick a dataset and a method, press Start (Ctrl+Enter), and watch it learn.")
+
+    def show_error(self, title: str, message: str, details: str = "") -> None:
+        """A window-modal message box that does not block the event loop (training events keep arriving)."""
+        box = QMessageBox(QMessageBox.Icon.Critical, title, message, QMessageBox.StandardButton.Ok, self)
+        box.setDetailedText(details)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    # closing
+    def closeEvent(self, event) -> None:  # noqa: N802  (Qt override)
+        """A run is stopped first (its step finishes and its checkpoint is written); if that takes longer than
+        CLOSE_TIMEOUT_MS the window closes anyway and the previous checkpoint stays on disk."""
+        if self.worker is not None and self.worker.alive and not self._close_forced:
+            event.ignore()
+            if not self._closing:
+                self._closing = True
+                self.worker.stop()
+                self._set_state(RunState.STOPPING)
+                self.status.showMessage("Closing: finishing the step and writing the checkpoint ...")
+                QTimer.singleShot(CLOSE_TIMEOUT_MS, self, self._force_close)
+            return
+        self.previewer.cancel()
+        event.accept()
+
+    def _force_close(self) -> None:
+        self._close_forced = True
+        self.close()
+
+    @property
+    def training_alive(self) -> bool:
+        return self.worker is not None and self.worker.alive

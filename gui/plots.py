@@ -1,0 +1,273 @@
+"""The live training plots: loss per step with a smoothed line and the learning rate on a second axis; below,
+online kNN accuracy beside the raw-pixel and random-network baselines (dashed).
+
+Every curve is one plot item created once and updated with ``setData`` from a bounded buffer, and redraws are
+coalesced, so a run of a million steps costs what a run of a few thousand does.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QFont, QPainter
+from PySide6.QtWidgets import QSizePolicy
+
+from gui.theme import Style
+
+SMOOTHING = 0.9  # weight of the past in the smoothed loss (an exponential moving average, debiased)
+REDRAW_MS = 100
+BASELINES = {"raw": "raw pixels", "random": "random network"}
+
+
+class DecimatingSeries:
+    """(x, y) points in at most ``capacity`` slots. When the slots fill up, neighbouring pairs merge into their
+    mean and every later slot averages twice as many points: memory and drawing cost stay bounded however long
+    the run (a million steps in 2048 slots: 512 steps a slot)."""
+
+    def __init__(self, capacity: int = 2048):
+        if capacity % 2:
+            raise ValueError("capacity must be even")
+        self.capacity = capacity
+        self.clear()
+
+    def clear(self) -> None:
+        self._x, self._y = np.empty(self.capacity), np.empty(self.capacity)
+        self._filled = 0
+        self.stride = 1  # points averaged per slot
+        self._pending_x, self._pending_y = np.empty(0), np.empty(0)  # fewer than ``stride`` points
+
+    def extend(self, xs, ys) -> None:
+        x = np.concatenate([self._pending_x, np.asarray(xs, dtype=float)])
+        y = np.concatenate([self._pending_y, np.asarray(ys, dtype=float)])
+        while len(x) >= self.stride:
+            if self._filled == self.capacity:
+                self._halve()
+                continue
+            bins = min(len(x) // self.stride, self.capacity - self._filled)
+            used, end = bins * self.stride, self._filled + bins
+            self._x[self._filled:end] = x[:used].reshape(bins, self.stride).mean(axis=1)
+            self._y[self._filled:end] = y[:used].reshape(bins, self.stride).mean(axis=1)
+            self._filled, x, y = end, x[used:], y[used:]
+        self._pending_x, self._pending_y = x, y
+
+    def _halve(self) -> None:
+        half = self._filled // 2
+        self._x[:half] = self._x[: 2 * half].reshape(half, 2).mean(axis=1)
+        self._y[:half] = self._y[: 2 * half].reshape(half, 2).mean(axis=1)
+        self._filled, self.stride = half, self.stride * 2
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """The slots, and the mean of the points not yet filling one, so the newest point always shows."""
+        x, y = self._x[: self._filled], self._y[: self._filled]
+        if len(self._pending_x):
+            x = np.append(x, self._pending_x.mean())
+            y = np.append(y, self._pending_y.mean())
+        return x.copy(), y.copy()
+
+    def __len__(self) -> int:
+        return self._filled + bool(len(self._pending_x))
+
+
+class SmoothedLoss:
+    """Debiased exponential moving average of the loss, as TensorBoard's smoothing draws it."""
+
+    def __init__(self) -> None:
+        self.mean = self.weight = 0.0
+
+    def update(self, losses) -> list[float]:
+        out = []
+        for loss in losses:
+            self.mean = SMOOTHING * self.mean + (1 - SMOOTHING) * loss
+            self.weight = SMOOTHING * self.weight + (1 - SMOOTHING)
+            out.append(self.mean / self.weight)
+        return out
+
+
+class TrainingPlots(pg.GraphicsLayoutWidget):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.loss_plot = self.addPlot(row=0, col=0)
+        self.accuracy_plot = self.addPlot(row=1, col=0)
+        self.accuracy_legend = pg.LegendItem(colCount=2)  # below the plot: it never hides a point or a baseline
+        self.ci.addItem(self.accuracy_legend, row=2, col=0)
+        self.accuracy_legend.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        self.ci.layout.setRowStretchFactor(0, 5)
+        self.ci.layout.setRowStretchFactor(1, 4)
+        self.accuracy_plot.setXLink(self.loss_plot)
+        self.loss_plot.enableAutoRange(x=False)  # _draw sets it: from step 0, where the first evaluation is
+        self.accuracy_plot.enableAutoRange(x=False, y=False)
+        for plot in (self.loss_plot, self.accuracy_plot):
+            plot.showGrid(x=True, y=True, alpha=0.2)
+            plot.showAxis("right")
+            plot.setMenuEnabled(False)
+        self.loss_legend = self.loss_plot.addLegend(offset=(-10, 10))
+
+        self.lr_view = pg.ViewBox()
+        self.loss_plot.scene().addItem(self.lr_view)
+        self.loss_plot.getAxis("right").linkToView(self.lr_view)
+        self.lr_view.setXLink(self.loss_plot)
+        self.loss_plot.vb.sigResized.connect(self._align_lr_view)
+
+        self.raw_loss = self.loss_plot.plot(name="loss")
+        self.smooth_loss = self.loss_plot.plot(name="loss, smoothed")
+        self.lr_curve = pg.PlotDataItem()
+        self.lr_view.addItem(self.lr_curve)
+        self.loss_legend.addItem(self.lr_curve, "learning rate (right axis)")
+        self.knn_curve = self.accuracy_plot.plot(symbol="o")
+        self.final_knn = self.accuracy_plot.plot(pen=None, symbol="star")
+        self.accuracy_legend.addItem(self.knn_curve, "kNN (online)")
+        self.accuracy_legend.addItem(self.final_knn, "final (full splits)")
+        self.baseline_lines = {name: pg.InfiniteLine(angle=0, movable=False) for name in BASELINES}
+        self.baseline_keys = {name: pg.PlotDataItem() for name in BASELINES}  # legend entries: each line's pen
+        for name, text in BASELINES.items():
+            self.accuracy_plot.addItem(self.baseline_lines[name])
+            self.accuracy_legend.addItem(self.baseline_keys[name], text)
+
+        self.loss = DecimatingSeries()
+        self.smoothed = DecimatingSeries()
+        self.lr = DecimatingSeries()
+        self.knn = DecimatingSeries()
+        self.smoother = SmoothedLoss()
+        self.final: tuple[list[float], list[float]] = ([], [])
+        self.steps_received = 0
+        self._redraw = QTimer(self, singleShot=True, interval=REDRAW_MS)
+        self._redraw.timeout.connect(self._draw)
+        self.reset()
+        self.apply_style(Style())
+
+    def _align_lr_view(self) -> None:
+        self.lr_view.setGeometry(self.loss_plot.vb.sceneBoundingRect())
+
+    # data (not ``clear``: GraphicsLayoutWidget's own clear() removes the plots)
+    def reset(self) -> None:
+        for series in (self.loss, self.smoothed, self.lr, self.knn):
+            series.clear()
+        self.smoother = SmoothedLoss()
+        self.final = ([], [])
+        self.steps_received = 0
+        for name, line in self.baseline_lines.items():
+            line.setVisible(False)
+            self.accuracy_legend.getLabel(self.baseline_keys[name]).setText(BASELINES[name])
+        self._draw()
+
+    def add_losses(self, steps, losses) -> None:
+        self.loss.extend(steps, losses)
+        self.smoothed.extend(steps, self.smoother.update(losses))
+        self.steps_received += len(steps)
+        self._changed()
+
+    def add_lr(self, steps, rates) -> None:
+        self.lr.extend(steps, rates)
+        self._changed()
+
+    def add_accuracy(self, step: int, knn: float, baselines: dict[str, float], final: bool = False) -> None:
+        """``knn`` and ``baselines`` (name → kNN accuracy) as fractions; shown in percent."""
+        if final:
+            self.final[0].append(step)
+            self.final[1].append(100 * knn)
+        else:
+            self.knn.extend([step], [100 * knn])
+        for name, value in baselines.items():
+            if name in self.baseline_lines:
+                self.baseline_lines[name].setValue(100 * value)
+                self.baseline_lines[name].setVisible(True)
+                self.accuracy_legend.getLabel(self.baseline_keys[name]).setText(f"{BASELINES[name]} {100 * value:.1f}%")
+        self._changed()
+
+    def _changed(self) -> None:
+        if not self._redraw.isActive():
+            self._redraw.start()
+
+    def _draw(self) -> None:
+        self.raw_loss.setData(*self.loss.arrays())
+        self.smooth_loss.setData(*self.smoothed.arrays())
+        self.lr_curve.setData(*self.lr.arrays())
+        self.knn_curve.setData(*self.knn.arrays())
+        self.final_knn.setData(*self.final)
+        self._fit_ranges()
+
+    def _fit_ranges(self) -> None:
+        last = [series.arrays()[0][-1] for series in (self.loss, self.knn) if len(series)]
+        self.loss_plot.setXRange(0, max([*last, *self.final[0], 1]), padding=0.02)
+        values = [*self.knn.arrays()[1], *self.final[1],
+                  *(line.value() for line in self.baseline_lines.values() if line.isVisible())]
+        low, high = (min(values), max(values)) if values else (0.0, 100.0)
+        margin = max(5.0, 0.1 * (high - low))
+        self.accuracy_plot.setYRange(max(0.0, low - margin), min(100.0, high + margin), padding=0)
+
+    # look
+    def apply_style(self, style: Style) -> None:
+        self.setBackground(style.background)
+        font = QFont(self.font())
+        font.setPointSize(style.font_pt)
+        size = f"{style.font_pt}pt"
+        text = {"color": style.foreground.name(), "font-size": size}
+        for plot in (self.loss_plot, self.accuracy_plot):
+            for name in ("left", "bottom", "right"):
+                axis = plot.getAxis(name)
+                axis.setStyle(maxTickLevel=0)  # grid lines at major ticks only: minor ones cost 5x the paint time
+                axis.setPen(style.foreground)
+                axis.setTextPen(style.foreground)
+                axis.setTickFont(font)
+        for side in ("left", "right"):  # equal axis widths line the two plots' steps up
+            for plot in (self.loss_plot, self.accuracy_plot):
+                plot.getAxis(side).setWidth(int(4.5 * style.font_pt) + 12)
+        spacer = self.accuracy_plot.getAxis("right")
+        spacer.setPen(style.background)
+        spacer.setStyle(showValues=False)
+        self.loss_plot.setLabel("left", "loss", **text)
+        self.loss_plot.setLabel("right", "learning rate", **{**text, "color": style.color("lr").name()})
+        self.accuracy_plot.setLabel("left", "kNN accuracy (%)", **text)
+        self.accuracy_plot.setLabel("bottom", "step", **text)
+        for legend in (self.loss_legend, self.accuracy_legend):
+            legend.setLabelTextSize(size)
+            legend.setLabelTextColor(style.foreground)
+            for _, label in legend.items:
+                label.setText(label.text)  # the two calls above set defaults that only the next setText applies
+            legend.setBrush(pg.mkBrush(style.background.red(), style.background.green(), style.background.blue(), 200))
+        width = style.line_width
+        loss_color = style.color("loss")
+        faint = pg.mkColor(loss_color)
+        faint.setAlpha(110)
+        self.raw_loss.setPen(pg.mkPen(faint, width=max(1.0, width / 2)))
+        self.smooth_loss.setPen(pg.mkPen(loss_color, width=width * 1.5))
+        self.lr_curve.setPen(pg.mkPen(style.color("lr"), width=width, style=Qt.PenStyle.DotLine))
+        knn = style.color("knn")
+        self.knn_curve.setPen(pg.mkPen(knn, width=width))
+        self.knn_curve.setSymbolBrush(knn)
+        self.knn_curve.setSymbolPen(knn)
+        self.knn_curve.setSymbolSize(style.symbol_size)
+        self.final_knn.setSymbolBrush(style.color("final"))
+        self.final_knn.setSymbolPen(style.color("final"))
+        self.final_knn.setSymbolSize(style.symbol_size * 2)
+        for name, line in self.baseline_lines.items():
+            pen = pg.mkPen(style.color(name), width=width, style=Qt.PenStyle.DashLine)
+            line.setPen(pen)
+            self.baseline_keys[name].setPen(pen)
+        self._draw()
+
+    def export(self, path: Path) -> list[Path]:
+        """Both plots as ``path`` with .png and .svg suffixes, as they look now.
+
+        The SVG is Qt's own rendering of the scene: pyqtgraph 0.14's SVGExporter fails on the paths Qt 6.12
+        writes (pyqtgraph issue #3485)."""
+        from pyqtgraph.exporters import ImageExporter
+        from PySide6.QtSvg import QSvgGenerator
+
+        png, svg = Path(path).with_suffix(".png"), Path(path).with_suffix(".svg")
+        ImageExporter(self.ci).export(str(png))
+        generator = QSvgGenerator()
+        generator.setFileName(str(svg))
+        generator.setSize(self.size())
+        generator.setViewBox(self.rect())
+        generator.setTitle("Pretext training plots")
+        painter = QPainter(generator)
+        try:
+            self.render(painter)
+        finally:
+            painter.end()
+        if not svg.exists():
+            raise OSError(f"could not write {svg}")
+        return [png, svg]

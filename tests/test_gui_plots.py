@@ -1,0 +1,40 @@
+"""The plots stay bounded however long the run, and reuse their items."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gui.plots import DecimatingSeries, TrainingPlots
+
+
+def test_a_million_points_fit_in_the_capacity_and_keep_their_shape():
+    series = DecimatingSeries(capacity=1024)
+    steps = np.arange(1, 1_000_001)
+    for chunk in np.array_split(steps, 997):  # uneven chunks, as Step events come
+        series.extend(chunk, np.sqrt(chunk))
+    x, y = series.arrays()
+    assert len(x) <= 1025 and series.stride == 1024
+    assert np.all(np.diff(x) > 0) and x[-1] == pytest.approx(steps[-512:].mean(), rel=1e-3)
+    assert np.interp(500_000, x, y) == pytest.approx(np.sqrt(500_000), rel=1e-3)
+
+
+def test_a_few_points_are_kept_as_they_are():
+    series = DecimatingSeries(capacity=8)
+    series.extend([1, 2, 3], [0.5, 0.4, 0.3])
+    x, y = series.arrays()
+    assert x.tolist() == [1, 2, 3] and y.tolist() == [0.5, 0.4, 0.3]
+
+
+def test_updates_reuse_the_plot_items(qtbot):
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    items = list(plots.loss_plot.items)
+    for start in range(0, 200_000, 500):
+        steps = np.arange(start + 1, start + 501)
+        plots.add_losses(steps, 1 / np.sqrt(steps))
+        plots.add_lr(steps[-1:], [1e-3])
+    plots.add_accuracy(200_000, 0.5, {"raw": 0.3, "random": 0.2})
+    qtbot.waitUntil(lambda: plots.raw_loss.getData()[0] is not None)
+    assert list(plots.loss_plot.items) == items and plots.steps_received == 200_000
+    assert len(plots.raw_loss.getData()[0]) <= plots.loss.capacity + 1
+    assert plots.baseline_lines["raw"].value() == pytest.approx(30.0)

@@ -1,0 +1,135 @@
+"""The training window end to end (offscreen): start, pause, resume, stop, continue, the augmentation preview,
+closing mid-run, a failing method, reopening a run and exporting the plots."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+
+from engine.checkpoint import load_checkpoint
+from gui.main_window import RunState
+
+RUN_TIMEOUT_MS = 30_000
+
+
+def press(qtbot, window, key, modifier=Qt.KeyboardModifier.NoModifier) -> None:
+    window.activateWindow()
+    qtbot.keyClick(window, key, modifier)
+
+
+def start_until_stopped(qtbot, window, tiny_run) -> None:
+    window.setup.set_values({**tiny_run, "steps": 0, "minutes": 0.0})
+    press(qtbot, window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert window.state is RunState.RUNNING
+    qtbot.waitUntil(lambda: window.plots.steps_received > 0, timeout=RUN_TIMEOUT_MS)
+
+
+def wait_idle(qtbot, window) -> None:
+    qtbot.waitUntil(lambda: window.state is RunState.IDLE and not window.training_alive, timeout=RUN_TIMEOUT_MS)
+
+
+def checkpoint_step(run_dir: Path) -> int:
+    _, state = load_checkpoint(run_dir / "checkpoint.safetensors")
+    return state["step"]
+
+
+def test_start_shows_loss_points_evaluations_and_status_and_exports(window, qtbot, tmp_path):
+    assert window.setup.values()["method"] == "simclr" and window.setup.values()["dataset"] == "shapes"
+    window.start_action.trigger()
+    qtbot.waitUntil(lambda: window.plots.steps_received > 0, timeout=RUN_TIMEOUT_MS)
+    wait_idle(qtbot, window)
+    plots = window.plots
+    assert plots.steps_received == 40 and 0 < len(plots.loss) <= plots.loss.capacity
+    assert len(plots.knn) >= 1 and all(line.isVisible() for line in plots.baseline_lines.values())
+    assert window.status.labels["step"].text() == "step 40" and "cpu" in window.status.labels["device"].text()
+    assert "step 40" in window.status.labels["checkpoint"].text() and checkpoint_step(window.run_dir) == 40
+    assert window.continue_action.isEnabled() and window.start_action.isEnabled()
+    png, svg = window.plots.export(tmp_path / "plots.png")
+    assert png.stat().st_size > 1000 and "<svg" in svg.read_text()
+
+
+def test_space_pauses_and_resumes(window, qtbot, tiny_run):
+    start_until_stopped(qtbot, window, tiny_run)
+    press(qtbot, window, Qt.Key.Key_Space)
+    assert window.state is RunState.PAUSED and window.pause_action.text() == "&Resume"
+    qtbot.wait(700)  # the step in flight finishes and reports
+    paused_at = window.plots.steps_received
+    qtbot.wait(700)
+    assert window.plots.steps_received == paused_at
+    press(qtbot, window, Qt.Key.Key_Space)
+    assert window.state is RunState.RUNNING
+    qtbot.waitUntil(lambda: window.plots.steps_received > paused_at, timeout=RUN_TIMEOUT_MS)
+
+
+def test_stop_keeps_a_checkpoint_and_the_run_continues_from_it(window, qtbot, tiny_run):
+    start_until_stopped(qtbot, window, tiny_run)
+    window.stop_action.trigger()
+    wait_idle(qtbot, window)
+    stopped_at = window.plots.steps_received
+    assert "stopped" in window.statusBar().currentMessage() and checkpoint_step(window.run_dir) == stopped_at
+    window.continue_action.trigger()
+    qtbot.waitUntil(lambda: window.plots.steps_received > stopped_at, timeout=RUN_TIMEOUT_MS)
+    window.stop_action.trigger()
+    wait_idle(qtbot, window)
+    assert checkpoint_step(window.run_dir) == window.plots.steps_received
+
+
+def test_changing_an_augmentation_updates_the_preview(window, qtbot):
+    qtbot.waitUntil(lambda: "before training" in window.preview.title, timeout=RUN_TIMEOUT_MS)
+    before = [list(row) for row in window.preview.rows]
+    window.setup.forms["Augmentation"].editors["brightness"].widget.setValue(1.0)
+    qtbot.waitUntil(lambda: window.preview.rows[0][1] != before[0][1], timeout=RUN_TIMEOUT_MS)
+    after = window.preview.rows
+    assert all(a[0] == b[0] for a, b in zip(after, before))  # the images themselves stay
+    assert window.setup.values()["augment"] == {"brightness": 1.0}
+
+
+def test_closing_mid_run_stops_cleanly_and_keeps_a_loadable_checkpoint(window, qtbot, tiny_run):
+    tiny_run["checkpoint_every_s"] = 0.05  # saving all the time: the close likely lands in a save
+    start_until_stopped(qtbot, window, tiny_run)
+    run_dir = window.run_dir
+    started = time.monotonic()
+    window.close()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
+    assert time.monotonic() - started < 5 and not window.training_alive
+    assert checkpoint_step(run_dir) > 0
+
+
+def test_an_exception_in_a_method_step_reaches_a_dialog_and_the_run_keeps_its_data(window, qtbot, monkeypatch):
+    from engine.methods.simclr import SimCLR
+
+    original, calls = SimCLR.training_step, []
+
+    def fails_after_ten_steps(self, images, rng):
+        calls.append(1)
+        if len(calls) > 10:
+            raise RuntimeError("boom inside the method")
+        return original(self, images, rng)
+
+    monkeypatch.setattr(SimCLR, "training_step", fails_after_ten_steps)
+    window.start_action.trigger()
+    qtbot.waitUntil(lambda: bool(window.findChildren(QMessageBox)), timeout=RUN_TIMEOUT_MS)
+    box = window.findChildren(QMessageBox)[0]
+    assert "boom inside the method" in box.text() and "RuntimeError" in box.detailedText()
+    wait_idle(qtbot, window)
+    assert 0 < window.plots.steps_received <= 10  # the curve keeps what was drawn (the last quarter second may miss)
+    logged = (window.run_dir / "metrics.jsonl").read_text().splitlines()
+    assert checkpoint_step(window.run_dir) == 10 and sum('"loss"' in line for line in logged) == 10
+    box.accept()
+
+
+def test_open_run_shows_its_curves_and_settings_and_continues_it(window, qtbot, tiny_run):
+    window.start_action.trigger()
+    wait_idle(qtbot, window)
+    run_dir = window.run_dir
+    window.setup.set_values({**tiny_run, "batch_size": 64})
+    window.plots.reset()
+    window.load_run(run_dir)
+    qtbot.waitUntil(lambda: window.plots.steps_received == 40, timeout=RUN_TIMEOUT_MS)
+    assert window.setup.values()["batch_size"] == 32 and len(window.plots.knn) >= 1
+    window.setup.budget.set_values(steps=50, minutes=0.0)
+    window.continue_action.trigger()
+    wait_idle(qtbot, window)
+    assert window.plots.steps_received == 50 and checkpoint_step(run_dir) == 50
