@@ -3,7 +3,9 @@
 Both sides train the same backbone (Pretext's ConvNet) with the same projection head, image size, batch and
 augmentation strengths. lightly's side is its documented recipe: ``SimCLRTransform`` (per-image PIL
 augmentations) in a torch ``DataLoader`` and its ``NTXentLoss``. Pretext's side is a ``Session``-equivalent
-step: batched tensor augmentations (``Augment.views``) and the ``SimCLR`` method.
+step: batched tensor augmentations (``Augment.views``) and the ``SimCLR`` method. Both are measured in float32
+and in bfloat16 autocast (the Session's default where the CPU computes bfloat16 natively, e.g. AMX), losses in
+float32 on both sides.
 
     .venv/bin/pip install -e '.[bench]'
     .venv/bin/python bench/simclr_throughput.py --steps 30 --batch-size 256
@@ -11,6 +13,7 @@ step: batched tensor augmentations (``Augment.views``) and the ``SimCLR`` method
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,20 +43,24 @@ def timed(step, steps: int, warmup: int) -> float:
     return (time.perf_counter() - start) / steps
 
 
-def pretext(images: torch.Tensor, batch: int, steps: int, warmup: int, channels_last: bool) -> float:
+def mixed(dtype: torch.dtype | None):
+    """The Session's autocast region: bfloat16 mixed precision, or plain float32 for None."""
+    return torch.autocast("cpu", dtype or torch.float32, enabled=dtype is not None)
+
+
+def pretext(images: torch.Tensor, batch: int, steps: int, warmup: int, dtype: torch.dtype | None) -> float:
     mean, std = channel_stats(images)
     augment = Augment(AugmentConfig(**AUG), images.shape[-1], mean, std)
     torch.manual_seed(0)
     method = SimCLR(ConvNet(images.shape[1]), SimCLRConfig(temperature=0.5), augment)
-    if channels_last:
-        method = method.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(method.parameters(), lr=1e-3)
     state = {"step": 0}
 
     def step():
         i = state["step"]
         index = torch.randint(0, len(images), (batch,), generator=torch.Generator().manual_seed(i))
-        out = method.training_step(images[index], torch.Generator().manual_seed(i))
+        with mixed(dtype):
+            out = method.training_step(images[index], torch.Generator().manual_seed(i))
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         optimizer.step()
@@ -62,7 +69,8 @@ def pretext(images: torch.Tensor, batch: int, steps: int, warmup: int, channels_
     return batch / timed(step, steps, warmup)
 
 
-def lightly_pipeline(images: torch.Tensor, batch: int, steps: int, warmup: int, workers: int) -> float:
+def lightly_pipeline(images: torch.Tensor, batch: int, steps: int, warmup: int, workers: int,
+                     dtype: torch.dtype | None) -> float:
     from lightly.loss import NTXentLoss
     from lightly.transforms import SimCLRTransform
     from PIL import Image
@@ -80,8 +88,7 @@ def lightly_pipeline(images: torch.Tensor, batch: int, steps: int, warmup: int, 
         def __getitem__(self, i):
             return transform(pil[i])
 
-    loader = torch.utils.data.DataLoader(Views(), batch_size=batch, shuffle=True, drop_last=True, num_workers=workers,
-                                         persistent_workers=workers > 0)
+    loader = torch.utils.data.DataLoader(Views(), batch_size=batch, shuffle=True, drop_last=True, num_workers=workers)
     torch.manual_seed(0)
     backbone = ConvNet(images.shape[1])
     head = MLPHead([backbone.out_dim, 512, 128])
@@ -97,13 +104,27 @@ def lightly_pipeline(images: torch.Tensor, batch: int, steps: int, warmup: int, 
         except StopIteration:
             batches = iter(loader)
             x1, x2 = next(batches)
-        z1, z2 = head(backbone(x1)), head(backbone(x2))
-        loss = criterion(z1, z2)
+        with mixed(dtype):
+            z1, z2 = head(backbone(x1)), head(backbone(x2))
+        loss = criterion(z1.float(), z2.float())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
 
     return batch / timed(step, steps, warmup)
+
+
+VARIANTS = {f"{side}{f', {workers} workers' if side == 'lightly' else ''}, {name}": (side, workers, dtype)
+            for dtype, name in ((None, "fp32"), (torch.bfloat16, "bf16 autocast"))
+            for side, workers in (("lightly", 0), ("lightly", 2), ("pretext", 0))}
+
+
+def measure(variant: str, args) -> float:
+    side, workers, dtype = VARIANTS[variant]
+    data = load_dataset("shapes", {"train_size": args.images, "test_size": 100, "image_size": 32}).train.images
+    if side == "pretext":
+        return pretext(data, args.batch_size, args.steps, args.warmup, dtype)
+    return lightly_pipeline(data, args.batch_size, args.steps, args.warmup, workers, dtype)
 
 
 def main() -> None:
@@ -112,18 +133,26 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--images", type=int, default=10000)
+    parser.add_argument("--variant", choices=tuple(VARIANTS), help=argparse.SUPPRESS)  # one measurement, in this process
     args = parser.parse_args()
-    data = load_dataset("shapes", {"train_size": args.images, "test_size": 100, "image_size": 32}).train.images
+    if args.variant:
+        print(measure(args.variant, args))
+        return
     print(f"SimCLR, ConvNet, 32x32 RGB, batch {args.batch_size}, {torch.get_num_threads()} threads, "
-          f"{args.steps} timed steps after {args.warmup} warm-up")
+          f"{args.steps} timed steps after {args.warmup} warm-up; each variant in a fresh process")
     results = {}
-    for workers in (0, 2):
-        results[f"lightly, {workers} loader workers"] = lightly_pipeline(data, args.batch_size, args.steps, args.warmup, workers)
-    for cl in (False, True):
-        results[f"pretext{', channels_last' if cl else ''}"] = pretext(data, args.batch_size, args.steps, args.warmup, cl)
-    best_lightly = max(v for k, v in results.items() if k.startswith("lightly"))
-    for name, pairs in results.items():
-        print(f"  {name:<32} {pairs:7.1f} pairs/s  ({pairs / best_lightly:.2f}x lightly's best)")
+    for variant in VARIANTS:  # a fresh process each: loader workers and allocator state don't carry over
+        out = subprocess.run([sys.executable, __file__, "--variant", variant, "--steps", str(args.steps),
+                              "--warmup", str(args.warmup), "--batch-size", str(args.batch_size),
+                              "--images", str(args.images)], capture_output=True, text=True, check=True)
+        results[variant] = float(out.stdout.split()[-1])
+    for dtype_name in ("fp32", "bf16 autocast"):
+        lightly_best = max(v for k, v in results.items() if k.startswith("lightly") and k.endswith(dtype_name))
+        for name, pairs in results.items():
+            if name.endswith(dtype_name):
+                print(f"  {name:<32} {pairs:7.1f} pairs/s  ({pairs / lightly_best:.2f}x lightly's best in {dtype_name})")
+    print(f"  pretext's default (bf16 where native) against lightly's documented fp32 recipe: "
+          f"{results['pretext, bf16 autocast'] / max(results['lightly, 0 workers, fp32'], results['lightly, 2 workers, fp32']):.2f}x")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from engine.config import from_dict, param, to_dict
 from engine.data import Dataset, DatasetUnavailable, ImageSet, load_dataset
 from engine.data.augment import Augment, AugmentConfig
 from engine.data.images import resize_images
-from engine.device import pick_device
+from engine.device import autocast_dtype, pick_device
 from engine.eval import collapse
 from engine.eval.probe import OnlineProbe
 from engine.eval.protocol import EvalSplit, baselines
@@ -62,6 +62,8 @@ class RunConfig:
     crop_size: int = param(0, "Resolution of the augmented training views (0: the image size); smaller trains "
                               "faster and still tests well at the full size (FixRes)", low=0, high=512)
     batch_size: int = param(256, "Images per step", low=2, high=8192)
+    precision: str = param("auto", "Arithmetic of the training step: bf16 mixed precision (auto: where the CPU or "
+                           "GPU computes it natively, 1.75x faster on an AMX CPU) or fp32", choices=("auto", "bf16", "fp32"))
     optimizer: str = param("adamw", "Optimiser", choices=("adamw", "sgd"))
     lr: float = param(2e-3, "Peak learning rate (after warm-up, then cosine decay over the budget)", low=0.0, high=10.0)
     weight_decay: float = param(1e-4, "Weight decay (not applied to biases and norms)", low=0.0, high=1.0)
@@ -224,6 +226,7 @@ class Session:
     def _setup(self) -> None:
         cfg = self.config
         self.device = pick_device(cfg.device)
+        self.autocast = autocast_dtype(self.device, cfg.precision)
         self.on_event(events.Status(f"Loading {cfg.dataset}"))
         dataset = load_dataset(cfg.dataset, cfg.dataset_options)
         for path, reason in dataset.skipped:
@@ -363,7 +366,8 @@ class Session:
         index = self._batch_indices(self.step)
         images = self.dataset.train.images[index].to(self.device, non_blocking=True)
         rng = torch.Generator(self.device).manual_seed(cfg.seed * 1_000_003 + self.step)
-        out = self.method.training_step(images, rng)
+        with torch.autocast(self.device.type, self.autocast or torch.float32, enabled=self.autocast is not None):
+            out = self.method.training_step(images, rng)
         self.optimizer.zero_grad(set_to_none=True)
         finite = bool(torch.isfinite(out.loss))
         if finite:
@@ -386,7 +390,7 @@ class Session:
         self.step += 1
         self.method.after_step(self._progress() or 0.0)
         if self.probe is not None:
-            out.logs["online_probe_acc"] = self.probe.step(out.features, self.dataset.train.labels[index].to(self.device))
+            out.logs["online_probe_acc"] = self.probe.step(out.features.float(), self.dataset.train.labels[index].to(self.device))
         return out
 
     def _emit_steps(self, pending: PendingSteps) -> None:

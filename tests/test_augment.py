@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from engine.data.augment import Augment, AugmentConfig, gaussian_blur, resized_crop_and_flip
+from engine.data.augment import (GRAY_WEIGHTS, RGB_TO_YIQ, YIQ_TO_RGB, Augment, AugmentConfig, gaussian_blur,
+                                 jitter_matrices, resized_crop_and_flip)
 
 OFF = dict(crop_scale_min=1.0, crop_scale_max=1.0, crop_ratio=1.0, flip_p=0.0, jitter_p=0.0, grayscale_p=0.0)
 
@@ -30,7 +31,7 @@ def test_views_are_deterministic_per_generator_seed_and_differ_between_views():
     assert all(torch.equal(p, q) for p, q in zip(v1, v2))
     assert [tuple(v.shape) for v in v1] == [(16, 3, 16, 16)] * 2 + [(16, 3, 8, 8)] * 2
     assert not torch.equal(v1[0], v1[1])
-    assert all(v.min() >= 0 and v.max() <= 1 for v in v1)
+    assert all(v.min() >= 0 and v.max() <= 1 + 1e-6 for v in v1)  # blur may round a 1 up by an ulp
 
 
 def test_flip_mirrors_the_image():
@@ -72,3 +73,22 @@ def test_single_channel_images_work():
     a = Augment(AugmentConfig(blur_p=1.0), 16, torch.zeros(1), torch.ones(1))
     out = a.views(images(c=1), 2, torch.Generator().manual_seed(0))
     assert out[0].shape == (16, 1, 16, 16)
+
+
+def test_the_fused_jitter_matrix_equals_the_factors_applied_one_by_one():
+    g = torch.Generator().manual_seed(0)
+    x = 0.3 + 0.4 * torch.rand(2, 3, 5, 5, generator=g)  # mid-range: no factor saturates, so no clamp matters
+    b, c, s, angle = torch.tensor([1.2, 0.8]), torch.tensor([0.7, 1.3]), torch.tensor([0.6, 1.1]), torch.tensor([0.3, -0.2])
+    w = torch.tensor(GRAY_WEIGHTS).view(1, 3, 1, 1)
+    gray = lambda v: (v * w).sum(1, keepdim=True)  # noqa: E731
+    y = x * b.view(2, 1, 1, 1)
+    mean = gray(y).mean(dim=(1, 2, 3), keepdim=True)
+    y = (y - mean) * c.view(2, 1, 1, 1) + mean
+    y = (y - gray(y)) * s.view(2, 1, 1, 1) + gray(y)
+    yiq = torch.einsum("ij,njhw->nihw", RGB_TO_YIQ, y)
+    i, q = yiq[:, 1] * angle.cos().view(2, 1, 1) - yiq[:, 2] * angle.sin().view(2, 1, 1), \
+        yiq[:, 1] * angle.sin().view(2, 1, 1) + yiq[:, 2] * angle.cos().view(2, 1, 1)
+    expected = torch.einsum("ij,njhw->nihw", YIQ_TO_RGB, torch.stack([yiq[:, 0], i, q], 1))
+    matrix, offset = jitter_matrices(gray(x).mean(dim=(1, 2, 3)), b, c, s, angle)
+    fused = torch.einsum("nij,njhw->nihw", matrix, x) + offset.unsqueeze(-1)
+    assert torch.allclose(fused, expected, atol=1e-5)

@@ -75,25 +75,49 @@ def grayscale(x: torch.Tensor) -> torch.Tensor:
     return (GRAY_WEIGHTS[0] * r + GRAY_WEIGHTS[1] * g + GRAY_WEIGHTS[2] * b).unsqueeze(1)
 
 
-def color_jitter(x: torch.Tensor, cfg: AugmentConfig, rng: torch.Generator) -> torch.Tensor:
-    """Brightness, contrast, saturation, hue (in that order, as one pass), each factor drawn per image."""
-    n, dev = len(x), x.device
-    one = lambda s: uniform(n, 1 - s, 1 + s, rng, dev).view(n, 1, 1, 1)  # noqa: E731
-    x = (x * one(cfg.brightness)).clamp(0, 1)
-    mean = grayscale(x).mean(dim=(1, 2, 3), keepdim=True)
-    x = ((x - mean) * one(cfg.contrast) + mean).clamp(0, 1)
-    if x.shape[1] == 3:
-        gray = grayscale(x)
-        x = ((x - gray) * one(cfg.saturation) + gray).clamp(0, 1)
-        if cfg.hue > 0:
-            angle = uniform(n, -cfg.hue, cfg.hue, rng, dev) * 2 * math.pi
-            cos, sin = torch.cos(angle), torch.sin(angle)
-            rot = torch.zeros(n, 3, 3, device=dev)
-            rot[:, 0, 0] = 1
-            rot[:, 1, 1], rot[:, 1, 2], rot[:, 2, 1], rot[:, 2, 2] = cos, -sin, sin, cos
-            matrix = YIQ_TO_RGB.to(dev) @ rot @ RGB_TO_YIQ.to(dev)
-            x = torch.einsum("nij,njhw->nihw", matrix, x).clamp(0, 1)
-    return x
+def jitter_matrices(gray_mean: torch.Tensor, brightness: torch.Tensor, contrast: torch.Tensor,
+                    saturation: torch.Tensor, hue_angle: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Colour jitter as one affine colour map per image, x -> M x + o (M: (n, 3, 3), o: (n, 3, 1)).
+
+    Brightness b (v -> b v), contrast c about the image's mean gray level mu (v -> c v + (1 - c) b mu), saturation s
+    about the pixel's gray level (v -> s v + (1 - s) (w . v) 1) and a hue rotation of the YIQ chroma plane are each
+    linear in the colour, so their composition is too: M = H S c b, o = (1 - c) b mu 1 (gray stays gray under S
+    and H). One clamp at the end replaces torchvision's clamp after each factor."""
+    n, dev = len(brightness), brightness.device
+    w = torch.tensor(GRAY_WEIGHTS, device=dev)
+    eye = torch.eye(3, device=dev).expand(n, 3, 3)
+    s = saturation.view(n, 1, 1)
+    sat = s * eye + (1 - s) * torch.ones(3, 1, device=dev) * w  # s I + (1 - s) 1 w^T
+    cos, sin = torch.cos(hue_angle), torch.sin(hue_angle)
+    rot = torch.zeros(n, 3, 3, device=dev)
+    rot[:, 0, 0] = 1
+    rot[:, 1, 1], rot[:, 1, 2], rot[:, 2, 1], rot[:, 2, 2] = cos, -sin, sin, cos
+    hue = YIQ_TO_RGB.to(dev) @ rot @ RGB_TO_YIQ.to(dev)
+    matrix = hue @ sat * (contrast * brightness).view(n, 1, 1)
+    offset = ((1 - contrast) * brightness * gray_mean).view(n, 1, 1).expand(n, 3, 1)
+    return matrix, offset
+
+
+def colour_transform(x: torch.Tensor, cfg: AugmentConfig, rng: torch.Generator) -> torch.Tensor:
+    """Colour jitter (probability ``jitter_p``) then random grayscale (``grayscale_p``), applied to the whole batch
+    as one per-image 3x3 colour matrix and offset: one pass over the pixels instead of one per factor."""
+    n, c, dev = len(x), x.shape[1], x.device
+    one = lambda s: uniform(n, 1 - s, 1 + s, rng, dev)  # noqa: E731
+    jitter = chance(n, cfg.jitter_p, rng, dev).view(n) if cfg.jitter_p > 0 else torch.zeros(n, dtype=torch.bool, device=dev)
+    b, k, s = one(cfg.brightness), one(cfg.contrast), one(cfg.saturation)
+    angle = uniform(n, -cfg.hue, cfg.hue, rng, dev) * 2 * math.pi
+    b, k, s = (torch.where(jitter, v, 1.0) for v in (b, k, s))  # images without jitter: the identity
+    angle = torch.where(jitter, angle, 0.0)
+    gray_mean = grayscale(x).mean(dim=(1, 2, 3))
+    if c == 1:
+        return (x * (k * b).view(n, 1, 1, 1) + ((1 - k) * b * gray_mean).view(n, 1, 1, 1)).clamp_(0, 1)
+    matrix, offset = jitter_matrices(gray_mean, b, k, s, angle)
+    if cfg.grayscale_p > 0:
+        to_gray = torch.ones(3, 1, device=dev) * torch.tensor(GRAY_WEIGHTS, device=dev)
+        gray = chance(n, cfg.grayscale_p, rng, dev).view(n, 1, 1)
+        matrix = torch.where(gray, to_gray @ matrix, matrix)  # the offset is gray already: unchanged
+    y = torch.bmm(matrix, x.flatten(2)).view_as(x)
+    return y.add_(offset.unsqueeze(-1)).clamp_(0, 1)
 
 
 def gaussian_blur(x: torch.Tensor, max_sigma: float, rng: torch.Generator) -> torch.Tensor:
@@ -146,10 +170,8 @@ class Augment:
         scale = scale or (cfg.crop_scale_min, cfg.crop_scale_max)
         x = resized_crop_and_flip(x, size or self.crop_size, scale, cfg.crop_ratio, cfg.flip_p, rng)
         n, dev = len(x), x.device
-        if cfg.jitter_p > 0:
-            x = torch.where(chance(n, cfg.jitter_p, rng, dev), color_jitter(x, cfg, rng), x)
-        if cfg.grayscale_p > 0 and x.shape[1] == 3:
-            x = torch.where(chance(n, cfg.grayscale_p, rng, dev), grayscale(x).expand_as(x), x)
+        if cfg.jitter_p > 0 or cfg.grayscale_p > 0:
+            x = colour_transform(x, cfg, rng)
         if cfg.blur_p > 0:
             x = torch.where(chance(n, cfg.blur_p, rng, dev), gaussian_blur(x, cfg.blur_sigma, rng), x)
         if cfg.solarize_p > 0:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from engine.losses.precision import float32
+
 
 class BarlowTwinsLoss(nn.Module):
     """C = z1n^T z2n / N, the cross-correlation of the two views' embeddings standardised along the batch;
@@ -13,6 +15,7 @@ class BarlowTwinsLoss(nn.Module):
         super().__init__()
         self.lambda_ = lambda_
 
+    @float32
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         z1 = (z1 - z1.mean(0)) / z1.std(0)
         z2 = (z2 - z2.mean(0)) / z2.std(0)

@@ -5,6 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.losses.precision import float32
+
 
 class DINOLoss(nn.Module):
     """H(t, s) = -sum softmax((t - C) / tpt) log softmax(s / tps), averaged over every pair of a teacher (global)
@@ -19,11 +21,13 @@ class DINOLoss(nn.Module):
         self.center_momentum, self.use_center = center_momentum, center
         self.register_buffer("center", torch.zeros(1, out_dim))
 
+    @float32
     def targets(self, teacher: torch.Tensor) -> torch.Tensor:
         """The teacher's centred and sharpened distribution softmax((t - C) / tpt), without gradient."""
         center = self.center if self.use_center else 0.0
         return F.softmax((teacher.detach() - center) / self.teacher_temp, dim=1)
 
+    @float32
     def forward(self, student: list[torch.Tensor], teacher: list[torch.Tensor]) -> torch.Tensor:
         targets = [self.targets(t) for t in teacher]
         log_probs = [F.log_softmax(s / self.student_temp, dim=1) for s in student]

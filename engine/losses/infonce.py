@@ -5,6 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.losses.precision import float32
+
 
 class InfoNCELoss(nn.Module):
     """L = -log exp(q.k+ / t) / (exp(q.k+ / t) + sum_j exp(q.k_j / t)) over L2-normalised queries q, their positive
@@ -14,6 +16,7 @@ class InfoNCELoss(nn.Module):
         super().__init__()
         self.temperature = temperature
 
+    @float32
     def forward(self, q: torch.Tensor, k: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
         q, k, negatives = F.normalize(q, dim=1), F.normalize(k, dim=1), F.normalize(negatives, dim=1)
         logits = torch.cat([(q * k).sum(1, keepdim=True), q @ negatives.T], dim=1) / self.temperature

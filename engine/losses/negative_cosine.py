@@ -6,9 +6,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.losses.precision import float32
+
 
 class NegativeCosineSimilarity(nn.Module):
     """Mean over the batch of -cos(p_i, z_i). Stop-gradient is the caller's: pass ``z.detach()``."""
 
+    @float32
     def forward(self, p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return -F.cosine_similarity(p, z, dim=1).mean()

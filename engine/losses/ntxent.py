@@ -5,6 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.losses.precision import float32
+
 
 class NTXentLoss(nn.Module):
     """For 2N projections, l(i, j) = -log exp(s_ij / t) / sum_{k != i} exp(s_ik / t) with s the cosine
@@ -14,6 +16,7 @@ class NTXentLoss(nn.Module):
         super().__init__()
         self.temperature = temperature
 
+    @float32
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         n = len(z1)
         z = F.normalize(torch.cat([z1, z2]), dim=1)

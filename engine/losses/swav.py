@@ -5,8 +5,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.losses.precision import float32
+
 
 @torch.no_grad()
+@float32
 def sinkhorn(scores: torch.Tensor, epsilon: float = 0.05, iterations: int = 3) -> torch.Tensor:
     """Soft codes Q (B, K) for prototype scores (B, K): exp(scores / epsilon) alternately rescaled so that each
     prototype gets 1/K of the batch and each sample 1/B of the mass (the equal-partition transportation polytope,
@@ -28,6 +31,7 @@ class SwAVLoss(nn.Module):
         super().__init__()
         self.temperature = temperature
 
+    @float32
     def forward(self, scores: list[torch.Tensor], codes: list[torch.Tensor]) -> torch.Tensor:
         """``scores``: prototype scores of every view (global views first); ``codes``: the global views' codes."""
         terms = [-(q * F.log_softmax(s / self.temperature, dim=1)).sum(1).mean()

@@ -27,7 +27,7 @@ class KeyQueue(nn.Module):
     @torch.no_grad()
     def push(self, keys: torch.Tensor) -> None:
         n, size = len(keys), len(self.keys)
-        kept = keys[-size:]  # a batch larger than the queue keeps its newest keys
+        kept = keys[-size:].to(self.keys.dtype)  # a batch larger than the queue keeps its newest keys
         index = (self.pointer + n - len(kept) + torch.arange(len(kept), device=keys.device)) % size
         self.keys[index] = kept
         self.pointer.copy_((self.pointer + n) % size)
