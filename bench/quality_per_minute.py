@@ -3,11 +3,14 @@ schedule), beside the raw-pixel and random-init baselines, on fashion-mnist and 
 
     .venv/bin/python bench/quality_per_minute.py [--minutes 3 10] [--datasets fashion-mnist shapes] [--method simclr]
 
-Run it on a quiet machine: the budget is wall-clock training time, so a loaded CPU means fewer steps.
+Run it on a quiet machine: the budget is wall-clock training time, so a loaded CPU means fewer steps. On a shared
+machine, give step budgets instead (``--steps``: what a quiet machine does in those minutes), which load cannot
+change, and ``--set key=value`` to try a setting (e.g. ``--set crop_size=20``).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -19,7 +22,7 @@ from engine.config import from_dict  # noqa: E402
 from engine.run import RunConfig, Session  # noqa: E402
 
 
-def one_run(dataset: str, method: str, minutes: float, out: Path, extra: dict) -> dict:
+def one_run(dataset: str, method: str, budget: dict, out: Path, extra: dict) -> dict:
     curve, final = [], {}
 
     def on_event(event):
@@ -32,8 +35,7 @@ def one_run(dataset: str, method: str, minutes: float, out: Path, extra: dict) -
             final["images_per_s"] = event.images_per_s
             final["steps"] = event.step
 
-    config = from_dict(RunConfig, {"dataset": dataset, "method": method, "minutes": minutes, "eval_every_s": 60.0,
-                                   **extra})
+    config = from_dict(RunConfig, {"dataset": dataset, "method": method, **budget, "eval_every_s": 60.0, **extra})
     Session(config, out, on_event).run()
     return {**final, "curve": curve}
 
@@ -42,16 +44,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, nargs="+", default=[3.0, 10.0])
     parser.add_argument("--datasets", nargs="+", default=["fashion-mnist", "shapes"])
+    parser.add_argument("--steps", type=int, nargs="+", help="step budgets instead of minutes")
     parser.add_argument("--method", default="simclr")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="RunConfig settings (JSON values)")
     args = parser.parse_args()
+    extra = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
+    budgets = ([{"steps": n, "minutes": 0.0} for n in args.steps] if args.steps
+               else [{"minutes": m} for m in args.minutes])
     out = Path(tempfile.mkdtemp(prefix="pretext-quality-"))
-    rows = []
     for dataset in args.datasets:
-        for minutes in args.minutes:
-            r = one_run(dataset, args.method, minutes, out / f"{dataset}-{minutes:g}", {})
-            rows.append((dataset, minutes, r))
+        for budget in budgets:
+            label = f"{budget['steps']} steps" if "steps" in budget else f"{budget['minutes']:g} min"
+            r = one_run(dataset, args.method, budget, out / f"{dataset}-{label.replace(' ', '')}", extra)
             s, b = r["scores"], r["baselines"]
-            print(f"{dataset:<14} {minutes:4g} min  {r['steps']:6d} steps  {r['images_per_s']:6.0f} img/s  "
+            print(f"{dataset:<14} {label:>10} {extra or ''}  {r['steps']:6d} steps  {r['images_per_s']:6.0f} img/s  "
                   f"kNN {s['knn']:.1%} (raw {b['raw']['knn']:.1%}, random {b['random']['knn']:.1%})  "
                   f"probe {s['probe']:.1%} (raw {b['raw']['probe']:.1%}, random {b['random']['probe']:.1%})", flush=True)
             print("    online kNN curve (step, acc on the eval subset): "

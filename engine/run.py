@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from engine import events
 from engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from engine.config import from_dict, param, to_dict
-from engine.data import Dataset, DatasetUnavailable, ImageSet, load_dataset
+from engine.data import Dataset, DatasetUnavailable, ImageSet, dataset_augment_defaults, load_dataset
 from engine.data.augment import Augment, AugmentConfig
 from engine.data.images import resize_images
 from engine.device import autocast_dtype, pick_device
@@ -86,8 +86,12 @@ class RunConfig:
         method = METHODS.get(values.get("method", cls.method))
         return from_dict(cls, {**(method.train_defaults if method else {}), **values})
 
+    def augment_defaults(self) -> dict[str, Any]:
+        """The augmentation before the user's settings: the dataset's, then the method's (paper's) defaults."""
+        return {**dataset_augment_defaults(self.dataset, self.dataset_options), **METHODS[self.method].augment_defaults}
+
     def augment_config(self) -> AugmentConfig:
-        return from_dict(AugmentConfig, {**METHODS[self.method].augment_defaults, **self.augment})
+        return from_dict(AugmentConfig, {**self.augment_defaults(), **self.augment})
 
     def method_config(self) -> Any:
         return from_dict(METHODS[self.method].Config, self.method_options)

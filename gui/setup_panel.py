@@ -126,20 +126,30 @@ class SetupPanel(QWidget):
         self._describe()
 
     def _build_method_forms(self) -> None:
-        """The method's form; the augmentation and training forms take its defaults."""
+        """The method's form; the augmentation and training forms take the defaults."""
         method = self.catalog.methods[self.method.currentText()]
         self._place("Method", ConfigForm(method.Config))
         if "Augmentation" not in self.forms:
             from engine.data.augment import AugmentConfig
 
             self._place("Augmentation", ConfigForm(AugmentConfig))
-        for page, defaults in (("Augmentation", method.augment_defaults), ("Training", method.train_defaults),
+        self._reset_defaults()
+        self._describe()
+
+    def _reset_defaults(self) -> None:
+        """The augmentation form takes the dataset's and then the method's defaults, the training forms the
+        method's; the user's other changes stay."""
+        from engine.data import dataset_augment_defaults
+
+        method = self.catalog.methods[self.method.currentText()]
+        augment = {**dataset_augment_defaults(self.dataset.currentText(), self.forms["Dataset"].changes()),
+                   **method.augment_defaults}
+        for page, defaults in (("Augmentation", augment), ("Training", method.train_defaults),
                                ("Advanced", method.train_defaults)):
             form = self.forms[page]
             kept = {k: v for k, v in form.changes().items() if k not in defaults}
             form.reset(defaults)
             form.set_values(kept)
-        self._describe()
 
     def _describe(self) -> None:
         source = self.catalog.datasets[self.dataset.currentText()]
@@ -148,6 +158,7 @@ class SetupPanel(QWidget):
 
     def _dataset_picked(self) -> None:
         self._build_dataset_form()
+        self._reset_defaults()
         self.changed.emit()
 
     def _method_picked(self) -> None:
@@ -192,6 +203,7 @@ class SetupPanel(QWidget):
             self._build_dataset_form()
             self._build_method_forms()
             self.forms["Dataset"].set_values(values.get("dataset_options", {}))
+            self._reset_defaults()  # the dataset's options (e.g. colour as the label) change its augmentation
             self.forms["Method"].set_values(values.get("method_options", {}))
             self.forms["Augmentation"].set_values(values.get("augment", {}))
             for page in ("Training", "Advanced"):

@@ -92,3 +92,12 @@ def test_the_fused_jitter_matrix_equals_the_factors_applied_one_by_one():
     matrix, offset = jitter_matrices(gray(x).mean(dim=(1, 2, 3)), b, c, s, angle)
     fused = torch.einsum("nij,njhw->nihw", matrix, x) + offset.unsqueeze(-1)
     assert torch.allclose(fused, expected, atol=1e-5)
+
+
+def test_rotation_turns_the_content():
+    x = torch.zeros(1, 1, 16, 16)
+    x[..., 6:10, 2:14] = 1.0  # a horizontal bar through the centre
+    a = Augment(AugmentConfig(**{**OFF, "rotate_degrees": 180.0}), 16, torch.zeros(1), torch.ones(1))
+    turned = [a(x, torch.Generator().manual_seed(seed)) for seed in range(8)]
+    assert all(torch.allclose(t.sum(), x.sum(), rtol=0.15) for t in turned)  # the bar stays inside the image
+    assert any((t[..., 2:14, 6:10].sum() > 1.5 * t[..., 6:10, 2:14].sum()) for t in turned)  # some turned upright

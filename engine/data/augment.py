@@ -28,6 +28,8 @@ class AugmentConfig:
     crop_scale_max: float = param(1.0, "Random resized crop: largest crop area fraction", low=0.01, high=1.0)
     crop_ratio: float = param(4 / 3, "Random resized crop: largest aspect ratio (smallest is its inverse)", low=1.0, high=3.0)
     flip_p: float = param(0.5, "Probability of a horizontal flip", low=0.0, high=1.0)
+    rotate_degrees: float = param(0.0, "Random rotation up to this many degrees either way (180: any angle; "
+                                  "for objects with no upright, like the shapes world)", low=0.0, high=180.0)
     jitter_p: float = param(0.8, "Probability of colour jitter", low=0.0, high=1.0)
     brightness: float = param(0.4, "Colour jitter: brightness factor drawn from [1-b, 1+b]", low=0.0, high=1.0)
     contrast: float = param(0.4, "Colour jitter: contrast factor drawn from [1-c, 1+c]", low=0.0, high=1.0)
@@ -51,8 +53,9 @@ def chance(n: int, p: float, rng: torch.Generator, device: torch.device) -> torc
 
 
 def resized_crop_and_flip(x: torch.Tensor, size: int, scale: tuple[float, float], max_ratio: float, flip_p: float,
-                          rng: torch.Generator) -> torch.Tensor:
-    """RandomResizedCrop + horizontal flip for the whole batch in one ``grid_sample``."""
+                          rng: torch.Generator, max_degrees: float = 0.0) -> torch.Tensor:
+    """RandomResizedCrop + horizontal flip (+ a rotation up to ``max_degrees`` either way) for the whole batch in one
+    ``grid_sample``."""
     n, dev = len(x), x.device
     area = uniform(n, *scale, rng, dev)
     log_ratio = uniform(n, -math.log(max_ratio), math.log(max_ratio), rng, dev)
@@ -64,6 +67,11 @@ def resized_crop_and_flip(x: torch.Tensor, size: int, scale: tuple[float, float]
     theta = torch.zeros(n, 2, 3, device=dev)
     theta[:, 0, 0], theta[:, 0, 2] = w * flip, cx
     theta[:, 1, 1], theta[:, 1, 2] = h, cy
+    if max_degrees > 0:  # output coordinates turned before the crop's scaling: the crop's content rotates
+        angle = uniform(n, -max_degrees, max_degrees, rng, dev) * (math.pi / 180)
+        cos, sin = angle.cos(), angle.sin()
+        rotation = torch.stack([torch.stack([cos, -sin], 1), torch.stack([sin, cos], 1)], 1)  # (n, 2, 2)
+        theta[:, :, :2] = theta[:, :, :2] @ rotation
     grid = F.affine_grid(theta, [n, x.shape[1], size, size], align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
@@ -168,7 +176,7 @@ class Augment:
         cfg = self.config
         x = images.float().div_(255) if images.dtype == torch.uint8 else images
         scale = scale or (cfg.crop_scale_min, cfg.crop_scale_max)
-        x = resized_crop_and_flip(x, size or self.crop_size, scale, cfg.crop_ratio, cfg.flip_p, rng)
+        x = resized_crop_and_flip(x, size or self.crop_size, scale, cfg.crop_ratio, cfg.flip_p, rng, cfg.rotate_degrees)
         n, dev = len(x), x.device
         if cfg.jitter_p > 0 or cfg.grayscale_p > 0:
             x = colour_transform(x, cfg, rng)

@@ -36,6 +36,15 @@ def dataset_sources() -> dict[str, DatasetSource]:
     return DATASETS
 
 
+def dataset_augment_defaults(name: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Augmentation settings the data calls for (its config's ``augment_defaults()``, if it has one), which a
+    method's own augmentation defaults and then the user's settings override."""
+    source = dataset_sources().get(name)
+    if source is None or not hasattr(source.config, "augment_defaults"):
+        return {}
+    return from_dict(source.config, options or {}).augment_defaults()
+
+
 def load_dataset(name: str, options: dict[str, Any] | None = None) -> Dataset:
     """Load dataset ``name`` with config ``options``; raises DatasetUnavailable with a one-line reason."""
     if name not in dataset_sources():
