@@ -43,3 +43,29 @@ def test_linear_probe_agrees_with_scikit_learn():
                                  torch.tensor(yte), 10)
     assert ours == pytest.approx(reference, abs=0.01)
     assert ours > 0.9
+
+
+def test_baselines_are_cached_per_key_and_content(tmp_path, monkeypatch):
+    from engine.data.base import ImageSet
+    from engine.eval.protocol import EvalSplit, baselines
+
+    monkeypatch.setenv("PRETEXT_CACHE", str(tmp_path))
+    g = torch.Generator().manual_seed(0)
+
+    def split(offset):
+        images = torch.randint(0, 256, (40, 1, 8, 8), dtype=torch.uint8, generator=g) // 2 + offset
+        return EvalSplit(ImageSet(images[:30], torch.arange(30) % 2), ImageSet(images[30:], torch.arange(10) % 2), 2)
+
+    built = []
+
+    def random_encoder():
+        built.append(1)
+        return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 4))
+
+    prepare = lambda x: x.float() / 255  # noqa: E731
+    first = split(0)
+    a = baselines(first, {"dataset": "toy"}, prepare, random_encoder, torch.device("cpu"), probe=False)
+    b = baselines(first, {"dataset": "toy"}, prepare, random_encoder, torch.device("cpu"), probe=False)
+    assert a == b and len(built) == 1  # the second call read the cache
+    baselines(split(100), {"dataset": "toy"}, prepare, random_encoder, torch.device("cpu"), probe=False)
+    assert len(built) == 2  # same key, other images: recomputed, not a stale entry

@@ -78,8 +78,14 @@ def baselines(split: EvalSplit, key: dict, prepare: Callable[[torch.Tensor], tor
     """{"raw": scores, "random": scores} for this split; cached on disk under a hash of ``key``.
 
     ``key`` must name everything the figures depend on (dataset and its options, subset sizes, image
-    size, backbone, seed)."""
-    digest = hashlib.sha256(json.dumps({**key, "probe": probe}, sort_keys=True).encode()).hexdigest()[:16]
+    size, backbone, seed); a fingerprint of the images and labels is added, so that a dataset whose files
+    or generator changed under the same name is not scored from a stale entry."""
+    digest = hashlib.sha256(json.dumps({**key, "probe": probe}, sort_keys=True).encode())
+    for images in (split.bank.images, split.queries.images):
+        step = max(1, len(images) // 64)
+        digest.update(images[::step].contiguous().numpy().tobytes())
+    digest.update(split.bank.labels.numpy().tobytes())
+    digest = digest.hexdigest()[:16]
     path = cache_dir() / "baselines" / f"{digest}.json"
     if path.exists():
         try:
