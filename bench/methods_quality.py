@@ -3,7 +3,7 @@
 baselines, with training throughput in pairs/s (images per second, each giving one pair of views) and the
 collapse monitor's last reading. Each method runs with its own augment and train defaults.
 
-    .venv/bin/python bench/methods_quality.py [--minutes 10] [--datasets shapes fashion-mnist] [--methods ...]
+    .venv/bin/python bench/methods_quality.py [--minutes 10 | --steps N] [--datasets shapes fashion-mnist] [--methods ...]
         [--out /tmp/methods_quality.txt]
 
 A full run takes ~2.5 hours of CPU. The budget is wall-clock, so the machine's load (printed per row) matters.
@@ -24,7 +24,7 @@ from engine.run import RunConfig, Session  # noqa: E402
 METHODS = ["simclr", "moco", "byol", "simsiam", "barlow_twins", "swav", "dino"]
 
 
-def one_run(dataset: str, method: str, minutes: float, out: Path) -> dict:
+def one_run(dataset: str, method: str, budget: dict, out: Path) -> dict:
     result: dict = {"warnings": []}
 
     def on_event(event):
@@ -39,7 +39,7 @@ def one_run(dataset: str, method: str, minutes: float, out: Path) -> dict:
         elif isinstance(event, (events.Warning, events.Error)):
             result["warnings"].append(event.message)
 
-    config = RunConfig.with_method_defaults({"dataset": dataset, "method": method, "minutes": minutes,
+    config = RunConfig.with_method_defaults({"dataset": dataset, "method": method, **budget,
                                              "eval_every_s": 60.0, "checkpoint_every_s": 0.0, "preview_every_s": 0.0})
     load_before = os.getloadavg()[0]
     Session(config, out, on_event).run()
@@ -52,6 +52,7 @@ def one_run(dataset: str, method: str, minutes: float, out: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--steps", type=int, default=0, help="a step budget instead (load cannot change it)")
     parser.add_argument("--datasets", nargs="+", default=["shapes", "fashion-mnist"])
     parser.add_argument("--methods", nargs="+", default=METHODS)
     parser.add_argument("--out", default="/tmp/methods_quality.txt")
@@ -65,11 +66,12 @@ def main() -> None:
             table.write(line + "\n")
             table.flush()
 
-        emit(f"# {args.minutes:g} minutes per run; run folders in {runs}")
+        budget = {"steps": args.steps, "minutes": 0.0} if args.steps else {"minutes": args.minutes}
+        emit(f"# {f'{args.steps} steps' if args.steps else f'{args.minutes:g} minutes'} per run; run folders in {runs}")
         emit(header)
         for dataset in args.datasets:
             for method in args.methods:
-                r = one_run(dataset, method, args.minutes, runs / f"{dataset}-{method}")
+                r = one_run(dataset, method, budget, runs / f"{dataset}-{method}")
                 if "scores" not in r:
                     emit(f"{dataset:<14}{method:<14} failed: {r['warnings'][-1:]}")
                     continue

@@ -161,7 +161,6 @@ def attention(args: argparse.Namespace) -> int:
     """Overlays of the run's attention maps on test images (or ``--image`` files), written as a PNG."""
     from PIL import Image
 
-    from engine.data.augment import grayscale
     from engine.data.images import decode_image
     from engine.eval.attention import mass_in_mask, overlay_grid
     from engine.run import load_run
@@ -169,9 +168,7 @@ def attention(args: argparse.Namespace) -> int:
     try:
         run = load_run(Path(args.run_dir))
         if args.image:
-            images = torch.stack([decode_image(f, run.augment.image_size) for f in args.image])
-            if run.dataset.channels == 1:
-                images = grayscale(images.float()).round().to(torch.uint8)
+            images = torch.stack([decode_image(f, run.augment.image_size, run.dataset.channels) for f in args.image])
             masks = None
         else:
             test = run.dataset.test

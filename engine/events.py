@@ -57,6 +57,17 @@ class Preview:
 
 
 @dataclass(frozen=True)
+class Attention:
+    """Attention maps blended over a few test images (and any the user asked about): rows of an image and its
+    heads' overlays, uint8 (3, H, W) tiles, as Preview carries them."""
+
+    step: int
+    title: str
+    rows: tuple[tuple[torch.Tensor, ...], ...]
+    captions: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
 class Checkpoint:
     step: int
     path: str

@@ -32,11 +32,14 @@ from engine.eval import collapse
 from engine.eval.probe import OnlineProbe
 from engine.eval.protocol import EvalSplit, baselines
 from engine.methods import METHODS, Method, StepOutput
+from engine.methods.base import attention_overlays
 from engine.nets import BACKBONES, build_backbone
 
 CHECKPOINT = "checkpoint.safetensors"
 MAX_BAD_STEPS = 5  # consecutive non-finite losses before the run stops
 STEP_EVENT_INTERVAL = 0.25  # seconds of training between Step events (throttling at the source)
+PAUSED_POLL_S = 0.1  # while paused, requested previews are served this often
+PREVIEW_IMAGES = 4  # test images shown in previews and attention overlays
 
 
 def describe(error: Exception) -> str:
@@ -76,7 +79,8 @@ class RunConfig:
     eval_bank: int = param(5000, "Online kNN: labelled training images used as neighbours", low=100)
     eval_queries: int = param(1000, "Online kNN: test images classified", low=50)
     checkpoint_every_s: float = param(120.0, "Seconds between checkpoints (one is always written at the end)", low=0.0)
-    preview_every_s: float = param(5.0, "Seconds between pretext-task previews (0: never)", low=0.0)
+    preview_every_s: float = param(5.0, "Seconds between pretext-task previews and attention maps (0: never)",
+                                   low=0.0)
     final_eval: bool = param(True, "Evaluate on the full splits (kNN and linear probe) at the end")
 
     @classmethod
@@ -155,6 +159,7 @@ class Session:
         self._running = threading.Event()
         self._running.set()
         self._preview_requested = threading.Event()
+        self._attention_extra: torch.Tensor | None = None  # uint8 images the user asked to see attention on
         self.step = 0
         self.elapsed = 0.0  # seconds of training, pauses excluded
         self.method: Method | None = None
@@ -185,6 +190,17 @@ class Session:
         self._running.set()
 
     def request_preview(self) -> None:
+        self._preview_requested.set()
+
+    def request_attention(self, images: torch.Tensor) -> None:
+        """Add uint8 images (B, C, S, S) at the run's size and channels (e.g. a dropped file) to the attention
+        overlays, from the next step on (at once while paused). Raises ValueError for other shapes."""
+        if self.dataset is None:
+            raise ValueError("the run has not loaded its data yet")
+        expected = (self.dataset.channels, self.image_size, self.image_size)
+        if images.ndim != 4 or tuple(images.shape[1:]) != expected:
+            raise ValueError(f"images of shape (B, {', '.join(map(str, expected))}) expected, not {tuple(images.shape)}")
+        self._attention_extra = images
         self._preview_requested.set()
 
     @property
@@ -331,7 +347,8 @@ class Session:
         self._maybe_preview(force=True)
         try:
             while (progress := self._progress()) is None or progress < 1.0:
-                self._running.wait()  # returns at once unless paused
+                while not self._running.wait(PAUSED_POLL_S):  # returns at once unless paused
+                    self._maybe_preview(force=False)
                 if self._stop.is_set():
                     break
                 started = time.perf_counter()
@@ -416,7 +433,7 @@ class Session:
     def _evaluate(self) -> None:
         scores = self.eval_split.evaluate(self.method.encoder, self.augment.prepare, self.device, probe=False)
         health, reason = collapse.monitor(self.method.embedder, self.eval_split.queries.images, self.augment.prepare,
-                                          self.augment, self.device, self.config.seed)
+                                          self.augment, self.device, self.config.seed, self.method.centred_embedder)
         self._log_eval(events.Eval(self.step, {**scores, **health}, self.baselines))
         if reason and self.step >= collapse.GRACE_STEPS:
             self.on_event(events.Warning(f"step {self.step}: the representation has collapsed ({reason})"))
@@ -435,13 +452,28 @@ class Session:
         self.on_event(event)
 
     def _maybe_preview(self, force: bool) -> None:
-        if not hasattr(self.method, "preview") or not (force or self._preview_requested.is_set()):
+        """The pretext-task preview and the attention overlays of a few test images, when due or requested."""
+        if not (force or self._preview_requested.is_set()):
             return
         self._preview_requested.clear()
-        images = self.dataset.test.images[:4].to(self.device)
-        rng = torch.Generator(self.device).manual_seed(self.step)
-        p = self.method.preview(images, rng)
-        self.on_event(events.Preview(self.step, p.title, tuple(map(tuple, p.rows)), tuple(map(tuple, p.captions))))
+        if hasattr(self.method, "preview"):
+            images = self.dataset.test.images[:PREVIEW_IMAGES].to(self.device)
+            p = self.method.preview(images, torch.Generator(self.device).manual_seed(self.step))
+            self.on_event(events.Preview(self.step, p.title, tuple(map(tuple, p.rows)), tuple(map(tuple, p.captions))))
+        self.on_event(self.attention())
+
+    def attention(self) -> events.Attention:
+        """Attention overlays of a few test images and of those given to ``request_attention``. Call it on the
+        training thread, or on any thread once the run has ended."""
+        images = self.dataset.test.images[:PREVIEW_IMAGES].to(self.device)
+        names = ["image"] * len(images)
+        extra = self._attention_extra
+        if extra is not None:
+            images = torch.cat([images, extra.to(self.device)])
+            names += ["dropped"] * len(extra)
+        overlays = attention_overlays(self.method, images, names)
+        return events.Attention(self.step, overlays.title, tuple(map(tuple, overlays.rows)),
+                                tuple(map(tuple, overlays.captions)))
 
     # checkpoints
     def _state_tensors(self) -> dict[str, torch.Tensor]:

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from engine.data.augment import grayscale
+
 HIGH_BIT_DEPTH = ("I;16", "I;16L", "I;16B", "I;16N")  # 16-bit single-channel modes
 _WARNINGS_LOCK = threading.Lock()
 
@@ -30,8 +32,9 @@ class ImageRejected(ValueError):
         self.reason = reason
 
 
-def decode_image(source: str | Path | bytes | bytearray, size: int) -> torch.Tensor:
-    """uint8 (3, size, size): the image's first frame, EXIF-rotated, on white, centre-cropped and resized.
+def decode_image(source: str | Path | bytes | bytearray, size: int, channels: int = 3) -> torch.Tensor:
+    """uint8 (channels, size, size): the image's first frame, EXIF-rotated, on white, centre-cropped and resized;
+    with ``channels=1``, its grey levels as the augmentations compute them (for grayscale datasets).
 
     Raises ImageRejected, and nothing else, for any file that cannot be used.
     """
@@ -53,7 +56,8 @@ def decode_image(source: str | Path | bytes | bytearray, size: int) -> torch.Ten
         raise
     except Exception as e:  # noqa: BLE001 -- Pillow's plugins raise many kinds of error on hostile files
         raise ImageRejected(_describe(e)) from None
-    return _square(rgb, size)
+    image = _square(rgb, size)
+    return grayscale(image[None].float())[0].round().to(torch.uint8) if channels == 1 else image
 
 
 def _open(source: str | Path | io.BytesIO) -> Image.Image:

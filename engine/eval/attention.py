@@ -47,15 +47,20 @@ def heat_colors(maps: torch.Tensor) -> torch.Tensor:
     return torch.cat([(3 * m).clamp(0, 1), (3 * m - 1).clamp(0, 1), (3 * m - 2).clamp(0, 1)], dim=-3)
 
 
-def overlay_grid(images: torch.Tensor, maps: torch.Tensor, scale: int = 4, alpha: float = 0.6) -> torch.Tensor:
-    """One row per image: the image, then each head's heat map blended over it; uint8 (3, rows*h, cols*w)
-    enlarged ``scale`` times (nearest) so 32-pixel images are visible."""
+def overlay_tiles(images: torch.Tensor, maps: torch.Tensor, alpha: float = 0.6) -> torch.Tensor:
+    """uint8 (B, 1 + heads, 3, H, W): each image, then each head's heat map blended over it."""
     img = images.float().div(255)
     if img.shape[1] == 1:
         img = img.expand(-1, 3, -1, -1)
-    blended = (1 - alpha) * img[:, None] + alpha * heat_colors(maps)  # (B, heads, 3, H, W)
+    blended = (1 - alpha) * img[:, None] + alpha * heat_colors(maps.to(img.device))  # (B, heads, 3, H, W)
     tiles = torch.cat([img[:, None], blended], dim=1)
+    return (tiles.clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+def overlay_grid(images: torch.Tensor, maps: torch.Tensor, scale: int = 4, alpha: float = 0.6) -> torch.Tensor:
+    """One row per image: the image, then each head's heat map blended over it; uint8 (3, rows*h, cols*w)
+    enlarged ``scale`` times (nearest) so 32-pixel images are visible."""
+    tiles = overlay_tiles(images, maps, alpha)
     b, cols, c, h, w = tiles.shape
     grid = tiles.permute(2, 0, 3, 1, 4).reshape(c, b * h, cols * w)
-    grid = F.interpolate(grid[None], scale_factor=scale, mode="nearest")[0]
-    return (grid.clamp(0, 1) * 255).round().to(torch.uint8)
+    return grid.repeat_interleave(scale, dim=1).repeat_interleave(scale, dim=2)

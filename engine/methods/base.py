@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.data.augment import Augment
-from engine.eval.attention import attention_maps
+from engine.eval.attention import attention_maps, overlay_tiles
 
 
 @dataclass
@@ -47,12 +47,23 @@ def views_preview(augment: Augment, images: torch.Tensor, rng: torch.Generator, 
     return Preview("Augmented views", rows, [names] * len(images))
 
 
+def attention_overlays(method: Method, images: torch.Tensor, names: list[str]) -> Preview:
+    """Each uint8 image (named in ``names``) beside its attention heat maps blended over it, one per head."""
+    maps = method.attention(images)
+    tiles = overlay_tiles(images, maps).cpu()
+    heads = maps.shape[1]
+    title = "Last-block [CLS] attention per head" if heads > 1 else "Activation-based attention map"
+    head_names = [f"head {k + 1}" for k in range(heads)] if heads > 1 else ["attention"]
+    return Preview(title, [list(row) for row in tiles], [[name] + head_names for name in names])
+
+
 class Method(nn.Module):
     name: ClassVar[str]
     paper: ClassVar[str]
     Config: ClassVar[type]
     augment_defaults: ClassVar[dict[str, Any]] = {}  # the paper's augmentation, applied over AugmentConfig()
     train_defaults: ClassVar[dict[str, Any]] = {}  # optimiser settings that suit the method
+    centred_embedder: ClassVar[bool] = False  # the collapse monitor centres the embedder's outputs (collapse.py)
 
     def __init__(self, backbone: nn.Module, config: Any, augment: Augment):
         super().__init__()

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from engine.config import param
+from engine.eval.protocol import embed
 from engine.losses import DINOLoss
 from engine.methods.base import Method, Preview, StepOutput, register_method, views_preview
 from engine.nets.heads import DINOHead
@@ -85,6 +86,13 @@ class DINO(Method):
         """The teacher's target distributions: DINO's two collapses (one dimension dominates, or uniform outputs)
         both make them the same for every image (Caron et al. 2021, sec. 5.3)."""
         return nn.Sequential(self.teacher_backbone, self.teacher_head, Targets(self.criterion)).train(self.training)
+
+    @torch.no_grad()
+    def prototype_scores(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, K) on the CPU: the teacher head's logits for each uint8 image, one per output dimension (its last
+        layer's weight-normalised prototypes, Caron et al. 2021, appendix), before centering and sharpening."""
+        teacher = nn.Sequential(self.teacher_backbone, self.teacher_head).train(self.training)
+        return embed(teacher, images, self.augment.prepare, images.device)
 
     @torch.no_grad()
     def preview(self, images: torch.Tensor, rng: torch.Generator) -> Preview:

@@ -35,6 +35,7 @@ class RotNet(Method):
     paper = "Gidaris et al. 2018, RotNet"
     Config = RotNetConfig
     augment_defaults = {"crop_scale_min": 0.5, "jitter_p": 0.0, "grayscale_p": 0.0}
+    centred_embedder = True  # its subject, the backbone's ReLU features, lies in one orthant (see collapse.py)
 
     def __init__(self, backbone, config: RotNetConfig, augment):
         super().__init__(backbone, config, augment)

@@ -24,6 +24,13 @@ class MLPHead(nn.Sequential):
         super().__init__(*layers)
 
 
+class L2Normalize(nn.Module):
+    """Projects each row onto the unit sphere: the step before a prototype layer, as a module to end a pipeline."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(x, dim=1)
+
+
 class Prototypes(nn.Module):
     """K prototype vectors compared to the input by dot product with their L2-normalised weights: SwAV's
     prototype layer (Caron et al. 2020, sec. 3.1) and DINO's weight-normalised last layer with its norm fixed
