@@ -30,6 +30,7 @@ def open_window(argv: list[str]):
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("Pretext")
     window = MainWindow()
+    window.engine_ready.connect(window.explorer.start_layout_worker)  # UMAP warms up while the user sets up
     if args.preset is not None:
         window.open_preset_file(args.preset)
     window.show()

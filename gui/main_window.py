@@ -16,9 +16,12 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QMainWindow, QMessageBox, QStyle, QToolBar,
                                QWidget)
 
+from gui.attention_view import AttentionView
 from gui.augment_preview import AugmentPreviewer
 from gui.background import run_in_background
 from gui.catalog import Catalog, load_catalog
+from gui.explorer import Explorer
+from gui.health_view import HealthView
 from gui.history import RunHistory, load_history
 from gui.plots import TrainingPlots
 from gui.presets import ASSETS, Preset, View, load_preset, save_preset
@@ -69,6 +72,14 @@ class MainWindow(QMainWindow):
         self.setup_dock = self._dock("Setup", self.setup, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.preview_dock = self._dock("Preview", self.preview, Qt.DockWidgetArea.RightDockWidgetArea)
         self.resizeDocks([self.setup_dock, self.preview_dock], [350, 300], Qt.Orientation.Horizontal)
+        self.attention_view, self.health_view = AttentionView(lambda: self.worker), HealthView()
+        self.attention_dock = self._dock("Attention", self.attention_view, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.preview_dock, self.attention_dock)  # a tab: the overlays need the column's height
+        self.health_dock = self._dock("Collapse Health", self.health_view, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.explorer = Explorer(self)  # the embedding view, dropped-image queries, evaluations and their exports
+        self.explorer_dock = self._dock("Embeddings", self.explorer.view, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.evaluation_dock = self._dock("Evaluation", self.explorer.evaluation, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.explorer.arrange(self.preview_dock, self.explorer_dock, self.evaluation_dock)
         self.status = RunStatusBar()
         self.setStatusBar(self.status)
         self.previewer = AugmentPreviewer(self)
@@ -109,6 +120,7 @@ class MainWindow(QMainWindow):
         file.addSeparator()
         self.open_run_action = self._action(file, "Open &Run...", self.open_run_dialog, ("Ctrl+Shift+O",))
         self.export_action = self._action(file, "&Export Plots (PNG, SVG)...", self.export_dialog, ("Ctrl+E",))
+        file.addActions(self.explorer.actions)
         file.addSeparator()
         self._action(file, "&Quit", self.close, ("Ctrl+Q",))
 
@@ -126,7 +138,9 @@ class MainWindow(QMainWindow):
                                            pixmap.SP_BrowserReload)
 
         view = bar.addMenu("&View")
-        for dock, key in ((self.setup_dock, "Ctrl+1"), (self.preview_dock, "Ctrl+2")):
+        for dock, key in ((self.setup_dock, "Ctrl+1"), (self.preview_dock, "Ctrl+2"),
+                          (self.attention_dock, "Ctrl+Shift+A"), (self.health_dock, "Ctrl+Shift+H"),
+                          (self.explorer_dock, "Ctrl+3"), (self.evaluation_dock, "Ctrl+4")):
             toggle = dock.toggleViewAction()
             toggle.setText(f"{dock.windowTitle()} Panel")
             toggle.setShortcut(QKeySequence(key))
@@ -259,6 +273,7 @@ class MainWindow(QMainWindow):
             self.show_error("Cannot start", describe(e))
             return
         self.worker = worker
+        self.explorer.follow(worker)
         self._set_state(RunState.RUNNING)
         self.status.showMessage("Starting ...")
 
@@ -282,6 +297,8 @@ class MainWindow(QMainWindow):
     def _on_event(self, event: Any) -> None:
         from engine import events
 
+        for view in (self.attention_view, self.health_view):  # each takes the events it shows
+            view.on_event(event)
         match event:
             case events.Step():
                 self.plots.add_losses(event.steps, event.losses)
@@ -339,6 +356,7 @@ class MainWindow(QMainWindow):
                 self.plots.add_accuracy(record["step"], scores["knn"],
                                         {k: v["knn"] for k, v in baselines.items() if "knn" in v}, record.get("final"))
         self.run_dir = history.run_dir if history.checkpoint_step is not None else None
+        self.explorer.show_run(history.run_dir)
         config = dict(history.config)
         if config.get("device") not in ("auto", *self.catalog.devices):
             config.pop("device", None)  # trained elsewhere (on a GPU): keep this machine's choice
@@ -418,6 +436,9 @@ class MainWindow(QMainWindow):
         self.app_font.apply(style.presenter)
         self.plots.apply_style(style)
         self.preview.set_colors(style.background, style.foreground)
+        self.attention_view.set_colors(style.background, style.foreground)
+        self.health_view.apply_style(style)
+        self.explorer.apply_style(style)
         self.toolbar.setIconSize(QSize(32, 32) if style.presenter else QSize(20, 20))
 
     def _about(self) -> None:

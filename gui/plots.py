@@ -249,25 +249,30 @@ class TrainingPlots(pg.GraphicsLayoutWidget):
         self._draw()
 
     def export(self, path: Path) -> list[Path]:
-        """Both plots as ``path`` with .png and .svg suffixes, as they look now.
+        """Both plots as ``path`` with .png and .svg suffixes, as they look now."""
+        return export_png_svg(self, self.ci, path, "Pretext training plots")
 
-        The SVG is Qt's own rendering of the scene: pyqtgraph 0.14's SVGExporter fails on the paths Qt 6.12
-        writes (pyqtgraph issue #3485)."""
-        from pyqtgraph.exporters import ImageExporter
-        from PySide6.QtSvg import QSvgGenerator
 
-        png, svg = Path(path).with_suffix(".png"), Path(path).with_suffix(".svg")
-        ImageExporter(self.ci).export(str(png))
-        generator = QSvgGenerator()
-        generator.setFileName(str(svg))
-        generator.setSize(self.size())
-        generator.setViewBox(self.rect())
-        generator.setTitle("Pretext training plots")
-        painter = QPainter(generator)
-        try:
-            self.render(painter)
-        finally:
-            painter.end()
-        if not svg.exists():
-            raise OSError(f"could not write {svg}")
-        return [png, svg]
+def export_png_svg(widget: pg.GraphicsView, item: pg.GraphicsItem, path: Path, title: str) -> list[Path]:
+    """``widget`` as ``path`` with .png (pyqtgraph's exporter of ``item``) and .svg suffixes.
+
+    The SVG is Qt's own rendering of the widget: pyqtgraph 0.14's SVGExporter fails on the paths Qt 6.12
+    writes (pyqtgraph issue #3485)."""
+    from pyqtgraph.exporters import ImageExporter
+    from PySide6.QtSvg import QSvgGenerator
+
+    png, svg = Path(path).with_suffix(".png"), Path(path).with_suffix(".svg")
+    ImageExporter(item).export(str(png))
+    generator = QSvgGenerator()
+    generator.setFileName(str(svg))
+    generator.setSize(widget.size())
+    generator.setViewBox(widget.rect())
+    generator.setTitle(title)
+    painter = QPainter(generator)
+    try:
+        widget.render(painter)
+    finally:
+        painter.end()
+    if not svg.exists():
+        raise OSError(f"could not write {svg}")
+    return [png, svg]

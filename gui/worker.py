@@ -10,9 +10,10 @@ drains. Stopping is cooperative: the Session finishes its step, writes its check
 """
 from __future__ import annotations
 
+import queue
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal
 
@@ -26,18 +27,19 @@ class TrainingWorker(QObject):
         super().__init__()
         self.session = None
         self._thread: threading.Thread | None = None
+        self._between_steps: queue.SimpleQueue = queue.SimpleQueue()  # calls for the training thread
 
     def start_new(self, config: Any) -> None:
         """Train ``config`` (an engine RunConfig) in a new run folder."""
         from engine.run import Session
 
-        self._start(Session(config, on_event=self.event.emit))
+        self._start(Session(config, on_event=self._on_event))
 
     def start_continued(self, run_dir: Path, **overrides: Any) -> None:
         """Continue the run in ``run_dir`` from its checkpoint; ``overrides`` set e.g. a longer budget."""
         from engine.run import Session
 
-        self._start(Session.from_run_dir(run_dir, self.event.emit, **overrides))
+        self._start(Session.from_run_dir(run_dir, self._on_event, **overrides))
 
     def _start(self, session: Any) -> None:
         self.session = session
@@ -59,6 +61,17 @@ class TrainingWorker(QObject):
 
     def request_preview(self) -> None:
         self.session.request_preview()
+
+    def call_between_steps(self, call: Callable[[Any], None]) -> None:
+        """``call(session)`` on the training thread at the session's next event, between two steps (the model
+        is never half-updated there); e.g. the explorer copies the encoder. Safe from any thread."""
+        self._between_steps.put(call)
+
+    def _on_event(self, event: Any) -> None:
+        """On the training thread: the calls waiting for it, then the event on its way to the GUI thread."""
+        for _ in range(self._between_steps.qsize()):
+            self._between_steps.get_nowait()(self.session)
+        self.event.emit(event)
 
     def wait(self, timeout_s: float) -> bool:
         """Block until the thread has ended (True) or ``timeout_s`` passed (False)."""
