@@ -456,10 +456,9 @@ class Session:
         if not (force or self._preview_requested.is_set()):
             return
         self._preview_requested.clear()
-        if hasattr(self.method, "preview"):
-            images = self.dataset.test.images[:PREVIEW_IMAGES].to(self.device)
-            p = self.method.preview(images, torch.Generator(self.device).manual_seed(self.step))
-            self.on_event(events.Preview(self.step, p.title, tuple(map(tuple, p.rows)), tuple(map(tuple, p.captions))))
+        images = self.dataset.test.images[:PREVIEW_IMAGES].to(self.device)
+        p = self.method.preview(images, torch.Generator(self.device).manual_seed(self.step))
+        self.on_event(events.Preview(self.step, p.title, tuple(map(tuple, p.rows)), tuple(map(tuple, p.captions))))
         self.on_event(self.attention())
 
     def attention(self) -> events.Attention:

@@ -2,8 +2,9 @@
 
 A method gets a backbone and the batched augmentation; ``training_step`` returns the loss, detached
 backbone features of one view (for the online linear probe) and scalars to log. ``after_step`` runs
-after the optimizer step (momentum encoders, queues). Optional capabilities are plain methods the GUI
-checks for with ``hasattr``: ``preview(images, rng)``, ``attention(images)``, ``encode_text(prompts)``.
+after the optimizer step (momentum encoders, queues). ``preview`` (default: the augmented views), ``attention``
+and ``embedder`` have defaults a method may override; optional capabilities are plain methods checked with
+``hasattr``: ``prototype_scores(images)``.
 """
 from __future__ import annotations
 
@@ -84,8 +85,17 @@ class Method(nn.Module):
 
     @property
     def embedder(self) -> nn.Module:
-        """The network whose output the loss compares (encoder + projection head): the collapse monitor's subject."""
+        """The network whose output the loss compares: the collapse monitor's subject. The backbone followed by the
+        projection head for methods that have one (``self.projection``), else the encoder."""
+        if hasattr(self, "projection"):
+            return nn.Sequential(self.backbone, self.projection).train(self.training)
         return self.encoder
+
+    @torch.no_grad()
+    def preview(self, images: torch.Tensor, rng: torch.Generator) -> Preview:
+        """The pretext task shown in the window: by default each image beside its augmented views (and up to four
+        multi-crop local views), what a view-invariance method is asked to match."""
+        return views_preview(self.augment, images, rng, n_local=min(getattr(self.config, "local_crops", 0), 4))
 
     @torch.no_grad()
     def attention(self, images: torch.Tensor) -> torch.Tensor:

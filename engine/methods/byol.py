@@ -8,7 +8,7 @@ from torch import nn
 
 from engine.config import param
 from engine.losses import NegativeCosineSimilarity
-from engine.methods.base import Method, Preview, StepOutput, register_method, views_preview
+from engine.methods.base import Method, StepOutput, register_method
 from engine.nets.heads import MLPHead
 from engine.nets.momentum import copy_frozen, cosine_momentum, ema_update
 
@@ -55,11 +55,3 @@ class BYOL(Method):
         m = cosine_momentum(self.config.momentum, progress)
         ema_update(self.target_backbone, self.backbone, m)
         ema_update(self.target_projection, self.projection, m)
-
-    @property
-    def embedder(self) -> nn.Module:
-        return nn.Sequential(self.backbone, self.projection).train(self.training)
-
-    @torch.no_grad()
-    def preview(self, images: torch.Tensor, rng: torch.Generator) -> Preview:
-        return views_preview(self.augment, images, rng)

@@ -9,7 +9,7 @@ from torch import nn
 from engine.config import param
 from engine.eval.protocol import embed
 from engine.losses import DINOLoss
-from engine.methods.base import Method, Preview, StepOutput, register_method, views_preview
+from engine.methods.base import Method, StepOutput, register_method
 from engine.nets.heads import DINOHead
 from engine.nets.momentum import copy_frozen, cosine_momentum, ema_update
 
@@ -93,7 +93,3 @@ class DINO(Method):
         layer's weight-normalised prototypes, Caron et al. 2021, appendix), before centering and sharpening."""
         teacher = nn.Sequential(self.teacher_backbone, self.teacher_head).train(self.training)
         return embed(teacher, images, self.augment.prepare, images.device)
-
-    @torch.no_grad()
-    def preview(self, images: torch.Tensor, rng: torch.Generator) -> Preview:
-        return views_preview(self.augment, images, rng, n_local=min(self.config.local_crops, 4))

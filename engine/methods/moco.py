@@ -10,7 +10,7 @@ from torch import nn
 
 from engine.config import param
 from engine.losses import InfoNCELoss
-from engine.methods.base import Method, Preview, StepOutput, register_method, views_preview
+from engine.methods.base import Method, StepOutput, register_method
 from engine.nets.heads import MLPHead
 from engine.nets.momentum import copy_frozen, ema_update
 
@@ -75,11 +75,3 @@ class MoCo(Method):
         ema_update(self.key_backbone, self.backbone, self.config.momentum)
         ema_update(self.key_projection, self.projection, self.config.momentum)
         self.queue.push(self._keys)
-
-    @property
-    def embedder(self) -> nn.Module:
-        return nn.Sequential(self.backbone, self.projection).train(self.training)
-
-    @torch.no_grad()
-    def preview(self, images: torch.Tensor, rng: torch.Generator) -> Preview:
-        return views_preview(self.augment, images, rng)

@@ -4,11 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from engine.config import param
 from engine.losses import NTXentLoss
-from engine.methods.base import Method, Preview, StepOutput, register_method, views_preview
+from engine.methods.base import Method, StepOutput, register_method
 from engine.nets.heads import MLPHead
 
 
@@ -39,11 +38,3 @@ class SimCLR(Method):
         z1, z2 = self.projection(h).chunk(2)
         loss = self.criterion(z1, z2)
         return StepOutput(loss, h[: len(images)].detach())
-
-    @property
-    def embedder(self) -> nn.Module:
-        return nn.Sequential(self.backbone, self.projection).train(self.training)
-
-    @torch.no_grad()
-    def preview(self, images: torch.Tensor, rng: torch.Generator) -> Preview:
-        return views_preview(self.augment, images, rng)

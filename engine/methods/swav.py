@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from engine.config import param
 from engine.eval.protocol import embed
 from engine.losses import SwAVLoss, sinkhorn
-from engine.methods.base import Method, Preview, StepOutput, register_method, views_preview
+from engine.methods.base import Method, StepOutput, register_method
 from engine.nets.heads import L2Normalize, MLPHead, Prototypes
 
 
@@ -52,17 +52,9 @@ class SwAV(Method):
         codes = [sinkhorn(s.detach(), cfg.epsilon, cfg.sinkhorn_iterations) for s in scores[:2]]
         return StepOutput(self.criterion(scores, codes), h[: len(images)].detach())
 
-    @property
-    def embedder(self) -> nn.Module:
-        return nn.Sequential(self.backbone, self.projection).train(self.training)
-
     @torch.no_grad()
     def prototype_scores(self, images: torch.Tensor) -> torch.Tensor:
         """(B, K) on the CPU: cosine similarity of each uint8 image's L2-normalised projection to each prototype,
         the scores whose softmax predicts the image's code (sec. 3.1), in eval mode."""
         scorer = nn.Sequential(self.backbone, self.projection, L2Normalize(), self.prototypes).train(self.training)
         return embed(scorer, images, self.augment.prepare, images.device)
-
-    @torch.no_grad()
-    def preview(self, images: torch.Tensor, rng: torch.Generator) -> Preview:
-        return views_preview(self.augment, images, rng, n_local=min(self.config.local_crops, 4))
