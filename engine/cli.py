@@ -107,7 +107,8 @@ def train(args: argparse.Namespace) -> int:
         else:
             values: dict[str, Any] = {"method": args.method, "dataset": args.dataset, "backbone": args.backbone,
                                       **parse_settings(args.set)}
-            for name in ("steps", "minutes", "batch_size", "device", "lr", "seed", "image_size", "crop_size"):
+            for name in ("steps", "minutes", "batch_size", "device", "lr", "seed", "image_size", "crop_size",
+                         "precision"):
                 if getattr(args, name) is not None:
                     values[name] = getattr(args, name)
             if args.steps and args.minutes is None:
@@ -204,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float)
     t.add_argument("--seed", type=int)
     t.add_argument("--device", help="auto, cpu, cuda or mps")
+    t.add_argument("--precision", choices=("auto", "bf16", "fp32"),
+                   help="bf16 mixed precision (auto: where the hardware computes it natively) or fp32")
     t.add_argument("--out", help="run folder (default: ~/pretext-runs/<time>-<method>-<dataset>)")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its checkpoint")
     t.add_argument("--set", action="append", default=[], metavar="GROUP.NAME=VALUE",

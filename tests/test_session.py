@@ -133,12 +133,13 @@ def test_a_checkpoint_from_elsewhere_gives_a_clear_message(tmp_path):
 def test_cli_trains_then_evaluates_a_run_folder(tmp_path):
     out = tmp_path / "run"
     args = [sys.executable, "main.py", "train", "--method", "rotnet", "--dataset", "shapes", "--steps", "8",
-            "--batch-size", "32", "--device", "cpu", "--out", str(out), "--set", "dataset.train_size=400",
-            "--set", "dataset.test_size=200", "--set", "dataset.image_size=16"]
+            "--batch-size", "32", "--device", "cpu", "--precision", "fp32", "--out", str(out),
+            "--set", "dataset.train_size=400", "--set", "dataset.test_size=200", "--set", "dataset.image_size=16"]
     result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "Final evaluation" in result.stderr and "raw baseline" in result.stderr and "random baseline" in result.stderr
     assert "img/s" in result.stderr and "ETA" in result.stderr
+    assert json.loads((out / "run.json").read_text())["config"]["precision"] == "fp32"
     evaluated = subprocess.run([sys.executable, "main.py", "eval", str(out)], cwd=ROOT, capture_output=True, text=True,
                                timeout=300)
     assert evaluated.returncode == 0, evaluated.stderr
