@@ -3,10 +3,13 @@
 baselines, with training throughput in pairs/s (images per second, each giving one pair of views) and the
 collapse monitor's last reading. Each method runs with its own augment and train defaults.
 
-    .venv/bin/python bench/methods_quality.py [--minutes 10 | --steps N] [--datasets shapes fashion-mnist] [--methods ...]
-        [--out /tmp/methods_quality.txt]
+    .venv/bin/python bench/methods_quality.py [--minutes 10 | --steps N | --cpu-minutes M]
+        [--datasets shapes fashion-mnist] [--methods ...] [--out /tmp/methods_quality.txt]
 
-A full run takes ~2.5 hours of CPU. The budget is wall-clock, so the machine's load (printed per row) matters.
+A full 10-minute run takes ~2.5 hours of CPU. ``--minutes`` is wall-clock, so the machine's load (printed per row)
+matters. ``--cpu-minutes M`` first times every method for a few steps (keep the machine quiet for those ~3
+minutes), then gives each the step budget it makes in M quiet minutes: the results no longer depend on what else
+runs while they train.
 """
 from __future__ import annotations
 
@@ -49,10 +52,23 @@ def one_run(dataset: str, method: str, budget: dict, out: Path) -> dict:
     return result
 
 
+def quiet_rate(dataset: str, method: str, out: Path, steps: int = 24) -> float:
+    """Training images per second of ``method`` on ``dataset``: median over the last half of ``steps`` steps."""
+    rates: list[float] = []
+    config = RunConfig.with_method_defaults({"dataset": dataset, "method": method, "steps": steps, "minutes": 0.0,
+                                             "eval_every_s": 0.0, "checkpoint_every_s": 0.0, "preview_every_s": 0.0,
+                                             "final_eval": False})
+    Session(config, out, lambda e: rates.append(e.images_per_s) if isinstance(e, events.Step) else None).run()
+    tail = sorted(rates[len(rates) // 2:])
+    return tail[len(tail) // 2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--steps", type=int, default=0, help="a step budget instead (load cannot change it)")
+    parser.add_argument("--cpu-minutes", type=float, default=0.0,
+                        help="step budgets worth this many quiet minutes per method (timed first)")
     parser.add_argument("--datasets", nargs="+", default=["shapes", "fashion-mnist"])
     parser.add_argument("--methods", nargs="+", default=METHODS)
     parser.add_argument("--out", default="/tmp/methods_quality.txt")
@@ -66,12 +82,24 @@ def main() -> None:
             table.write(line + "\n")
             table.flush()
 
-        budget = {"steps": args.steps, "minutes": 0.0} if args.steps else {"minutes": args.minutes}
-        emit(f"# {f'{args.steps} steps' if args.steps else f'{args.minutes:g} minutes'} per run; run folders in {runs}")
+        budgets = {(d, m): {"steps": args.steps, "minutes": 0.0} if args.steps else {"minutes": args.minutes}
+                   for d in args.datasets for m in args.methods}
+        what = f"{args.steps} steps" if args.steps else f"{args.minutes:g} minutes"
+        if args.cpu_minutes:
+            what = f"the steps each method makes in {args.cpu_minutes:g} quiet minutes"
+            for key in budgets:
+                rate = quiet_rate(*key, runs / "timing" / "-".join(key))
+                budgets[key] = {"steps": round(args.cpu_minutes * 60 * rate / 256), "minutes": 0.0, "rate": rate}
+                emit(f"# quiet rate {key[0]} {key[1]}: {rate:.0f} images/s -> {budgets[key]['steps']} steps")
+        emit(f"# {what} per run; run folders in {runs}")
         emit(header)
         for dataset in args.datasets:
             for method in args.methods:
+                budget = dict(budgets[dataset, method])
+                quiet = budget.pop("rate", None)
                 r = one_run(dataset, method, budget, runs / f"{dataset}-{method}")
+                if quiet is not None:
+                    r["pairs_per_s"] = quiet
                 if "scores" not in r:
                     emit(f"{dataset:<14}{method:<14} failed: {r['warnings'][-1:]}")
                     continue

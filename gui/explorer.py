@@ -26,6 +26,7 @@ from gui.theme import Style
 from gui.thumbnails import Tile
 
 MESSAGE_MS = 8000
+PLOTS_MIN_WIDTH = 440  # what the widened embedding view leaves to the training plots (px)
 
 
 def describe(error: Exception) -> str:
@@ -46,6 +47,7 @@ class Explorer(QObject):
         self.groups: list[steps.NeighbourGroup] = []  # shown in the neighbours panel
         self.selection = np.empty(0, int)  # rows inside the last rectangle
         self.pending: list[str | bytes] = []  # dropped before there was an embedding to query
+        self.queried: list[str | bytes] = []  # the last dropped items: asked again of every new snapshot
         self.layout_worker = None  # engine UmapWorker, once started
         self.in_view = False  # whether the embedding view's dock is shown (not a tab behind another)
         self.jobs = {name: BackgroundJob(self, name) for name in
@@ -96,6 +98,7 @@ class Explorer(QObject):
         for job in self.jobs.values():
             job.cancel()
         self.source, self.explored, self.groups, self.selection = source, None, [], np.empty(0, int)
+        self.queried = []
         self.evaluation.set_source(source)
         self.view.scatter.clear_points()
         self.view.show_selection([], 0)
@@ -146,13 +149,13 @@ class Explorer(QObject):
         self.view.scatter.set_points(explored.coordinates, colouring.categories, colouring.names,
                                      animate_from=previous.coordinates if follows else None)
         self._fill_colourings()
-        self.groups = []  # neighbours of the previous snapshot: out of date
+        self.groups = []  # neighbours of the previous snapshot: out of date, asked again below
         self.view.neighbours.clear()
         self.select(self.selection if follows else np.empty(0, int))
         self._update_actions()
         self._shown_layout()
-        if self.pending:
-            pending, self.pending = self.pending, []
+        if self.pending or self.queried:
+            pending, self.pending = self.pending or self.queried, []
             self.query(pending)
         self._start_umap(previous)
 
@@ -262,7 +265,7 @@ class Explorer(QObject):
                 self.snapshot()
             self.view.show_status("Embedding the training images first; the dropped images follow ...")
             return
-        explored = self.explored
+        explored, self.queried = self.explored, list(sources)
         self.view.show_status(f"Looking up {len(sources)} dropped item(s) ...")
         self.jobs["neighbours"].start(lambda cancelled, progress: steps.run_queries(explored, sources),
                                       lambda found: self._neighbours_found(explored, *found), self._failed)
@@ -330,14 +333,19 @@ class Explorer(QObject):
 
     def arrange(self, beside: QDockWidget, view_dock: QDockWidget, evaluation_dock: QDockWidget) -> None:
         """The explorer's docks as tabs beside ``beside`` (which stays in front); the embedding view's dock
-        widens to half the window whenever it is raised narrower (a scatter needs room)."""
+        widens towards half the window whenever it is raised narrower (a scatter needs room), leaving the
+        training plots in the middle at least ``PLOTS_MIN_WIDTH``."""
         self.window.tabifyDockWidget(beside, view_dock)
         self.window.tabifyDockWidget(view_dock, evaluation_dock)
         beside.raise_()
 
         def widen(visible: bool) -> None:
-            if visible and not view_dock.isFloating() and view_dock.width() < self.window.width() // 2:
-                self.window.resizeDocks([view_dock], [self.window.width() // 2], Qt.Orientation.Horizontal)
+            if not visible or view_dock.isFloating():
+                return
+            room = view_dock.width() + self.window.centralWidget().width() - PLOTS_MIN_WIDTH
+            width = min(self.window.width() // 2, room)
+            if view_dock.width() < width:
+                self.window.resizeDocks([view_dock], [width], Qt.Orientation.Horizontal)
 
         view_dock.visibilityChanged.connect(widen)
         view_dock.visibilityChanged.connect(self._view_shown)

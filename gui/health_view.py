@@ -7,6 +7,7 @@ maps to one point), their effective rank (RankMe, Garrido et al. 2023), and alig
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pyqtgraph as pg
@@ -86,6 +87,15 @@ class HealthView(QWidget):
 
             self.rank_floor.setValue(COLLAPSE_RANK)
             self.rank_floor.setVisible(True)
+
+    def show_history(self, run_dir: Path, evals: list[dict[str, Any]]) -> None:
+        """A saved run's online evaluations (metrics.jsonl's eval lines), drawn as they were during training;
+        continuing the run extends them."""
+        self.reset()
+        self.run_dir = str(run_dir)  # as Started events carry it: continuing the run keeps the curves
+        for record in evals:
+            if not record.get("final"):
+                self.add_scores(record["step"], record["eval"])
 
     def reset(self) -> None:
         for key, series in self.series.items():

@@ -355,6 +355,7 @@ class MainWindow(QMainWindow):
             if "knn" in scores:
                 self.plots.add_accuracy(record["step"], scores["knn"],
                                         {k: v["knn"] for k, v in baselines.items() if "knn" in v}, record.get("final"))
+        self.health_view.show_history(history.run_dir, history.evals)
         self.run_dir = history.run_dir if history.checkpoint_step is not None else None
         self.explorer.show_run(history.run_dir)
         config = dict(history.config)

@@ -19,6 +19,7 @@ from gui.theme import Style
 SMOOTHING = 0.9  # weight of the past in the smoothed loss (an exponential moving average, debiased)
 REDRAW_MS = 100
 BASELINES = {"raw": "raw pixels", "random": "random network"}
+LEGEND_TWO_COLUMNS_PX = 420  # narrower: the accuracy legend in one column
 
 
 class DecimatingSeries:
@@ -136,6 +137,14 @@ class TrainingPlots(pg.GraphicsLayoutWidget):
         self._redraw.timeout.connect(self._draw)
         self.reset()
         self.apply_style(Style())
+
+    def resizeEvent(self, event) -> None:
+        """Narrow (the explorer raised beside it): the legend below stacks its entries in one column, so that the
+        layout never grows wider than the widget and clips the right axis."""
+        legend = getattr(self, "accuracy_legend", None)  # None while pyqtgraph's constructor resizes
+        if legend is not None:
+            legend.setColumnCount(2 if self.width() >= LEGEND_TWO_COLUMNS_PX else 1)
+        super().resizeEvent(event)
 
     def _align_lr_view(self) -> None:
         self.lr_view.setGeometry(self.loss_plot.vb.sceneBoundingRect())

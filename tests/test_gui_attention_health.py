@@ -105,3 +105,21 @@ def test_eval_events_fill_the_health_plots_and_a_collapse_raises_a_banner_until_
     qtbot.waitUntil(lambda: not health.warning_shown, timeout=RUN_TIMEOUT_MS)
     assert len(health.series["std"]) <= 1  # a new run's curves start afresh (its step-0 evaluation at most)
     wait_idle(qtbot, window)
+
+
+def test_opening_a_saved_run_draws_its_health_curves(window, qtbot, tmp_path):
+    import json
+
+    run_dir = tmp_path / "old-run"
+    run_dir.mkdir()
+    (run_dir / "run.json").write_text(json.dumps({"config": window.setup.values()}))
+    scores = [{"std": 0.06 - s / 1000, "rank": 9.0 - s / 10, "alignment": 0.5, "uniformity": -2.0} for s in (0, 10)]
+    lines = [{"step": s, "loss": 1.0, "lr": 0.1} for s in range(11)]
+    lines += [{"step": s, "eval": {"knn": 0.4, **sc}, "baselines": {}} for s, sc in zip((0, 10), scores)]
+    lines.append({"step": 10, "eval": {"knn": 0.5, "probe": 0.6}, "baselines": {}, "final": True})
+    (run_dir / "metrics.jsonl").write_text("\n".join(map(json.dumps, lines)) + "\n")
+    window.load_run(run_dir)
+    health = window.health_view
+    qtbot.waitUntil(lambda: len(health.series["std"]) == 2, timeout=RUN_TIMEOUT_MS)
+    x, y = health.curves["rank"].getData()
+    assert list(x) == [0, 10] and list(y) == [9.0, 8.0] and health.run_dir == str(run_dir)

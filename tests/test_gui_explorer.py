@@ -131,6 +131,17 @@ def test_a_dropped_image_finds_itself_and_sits_on_its_point_and_the_run_is_untou
     assert run_files(saved_run) == before
 
 
+def test_a_new_snapshot_asks_the_dropped_images_again(explorer, qtbot, tmp_path):
+    first = explorer.explored
+    drop(explorer.view, [save_image(first, 3, tmp_path / "three.png")])
+    before = wait_groups(qtbot, explorer)
+    explorer.view.snapshot_button.click()
+    qtbot.waitUntil(lambda: explorer.explored is not first, timeout=WAIT_MS)
+    after = wait_groups(qtbot, explorer, before)
+    assert after[0].title == "three.png" and after[0].rows[0] == 3
+    assert explorer.view.neighbours.grid.rows() == after[0].rows and len(explorer.view.scatter.queries) == 1
+
+
 def test_bad_files_dropped_on_the_window_are_named_with_reasons_and_the_rest_still_answer(explorer, qtbot, tmp_path,
                                                                                         window):
     bad = {"empty.png": "empty file", "notes.png": "not an image", "bomb.png": "too large",
