@@ -163,7 +163,8 @@ def attention(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from engine.data.images import decode_image
-    from engine.eval.attention import mass_in_mask, overlay_grid
+    from engine.eval.attention import attention_maps, mass_in_mask, overlay_grid
+    from engine.nets import build_backbone
     from engine.run import load_run
 
     try:
@@ -181,8 +182,17 @@ def attention(args: argparse.Namespace) -> int:
     Image.fromarray(overlay_grid(images, maps).permute(1, 2, 0).numpy()).save(args.out)
     print(f"{len(images)} images x {maps.shape[1]} attention map(s) written to {args.out}")
     if masks is not None:
-        print(f"attention mass inside the object masks: {mass_in_mask(maps, masks).mean():.1%} "
-              f"(evenly spread attention: {masks.float().mean():.1%})")
+        test = run.dataset.test
+        images, masks = test.images[:args.measure], test.masks[:args.measure]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(run.config.seed + 1)
+            untrained = build_backbone(run.config.backbone, run.dataset.channels, run.augment.image_size)
+        untrained = untrained.to(run.device)
+        trained_mass = mass_in_mask(run.method.attention(images.to(run.device)).cpu(), masks).mean()
+        untrained_mass = mass_in_mask(attention_maps(untrained, run.augment.prepare(images.to(run.device))).cpu(),
+                                      masks).mean()
+        print(f"attention mass inside the object masks of {len(images)} test images: trained {trained_mass:.1%}, "
+              f"untrained network {untrained_mass:.1%}, evenly spread {masks.float().mean():.1%}")
     return 0
 
 
@@ -225,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("run_dir")
     a.add_argument("--out", default="attention.png", help="PNG to write (default attention.png)")
     a.add_argument("--images", type=int, default=8, help="test images to show (default 8)")
+    a.add_argument("--measure", type=int, default=500, help="test images whose attention mass inside the object "
+                   "masks is measured, for the run and for an untrained network (default 500)")
     a.add_argument("--image", action="append", default=[], metavar="FILE", help="an image file instead (repeatable)")
     a.set_defaults(func=attention)
     return parser
