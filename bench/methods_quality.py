@@ -4,7 +4,7 @@ baselines, with training throughput in pairs/s (images per second, each giving o
 collapse monitor's last reading. Each method runs with its own augment and train defaults.
 
     .venv/bin/python bench/methods_quality.py [--minutes 10 | --steps N | --cpu-minutes M]
-        [--datasets shapes fashion-mnist] [--methods ...] [--out /tmp/methods_quality.txt]
+        [--rates FILE] [--datasets shapes fashion-mnist] [--methods ...] [--out /tmp/methods_quality.txt]
 
 A full 10-minute run takes ~2.5 hours of CPU. ``--minutes`` is wall-clock, so the machine's load (printed per row)
 matters. ``--cpu-minutes M`` first times every method for a few steps (keep the machine quiet for those ~3
@@ -14,6 +14,7 @@ runs while they train.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -69,6 +70,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=0, help="a step budget instead (load cannot change it)")
     parser.add_argument("--cpu-minutes", type=float, default=0.0,
                         help="step budgets worth this many quiet minutes per method (timed first)")
+    parser.add_argument("--rates", help="JSON file of quiet rates: read if it exists (no timing), else written")
     parser.add_argument("--datasets", nargs="+", default=["shapes", "fashion-mnist"])
     parser.add_argument("--methods", nargs="+", default=METHODS)
     parser.add_argument("--out", default="/tmp/methods_quality.txt")
@@ -87,8 +89,12 @@ def main() -> None:
         what = f"{args.steps} steps" if args.steps else f"{args.minutes:g} minutes"
         if args.cpu_minutes:
             what = f"the steps each method makes in {args.cpu_minutes:g} quiet minutes"
+            rates = json.loads(Path(args.rates).read_text()) if args.rates and Path(args.rates).exists() else {}
             for key in budgets:
-                rate = quiet_rate(*key, runs / "timing" / "-".join(key))
+                rate = rates.get("-".join(key)) or quiet_rate(*key, runs / "timing" / "-".join(key))
+                rates["-".join(key)] = rate
+                if args.rates:
+                    Path(args.rates).write_text(json.dumps(rates, indent=1))
                 budgets[key] = {"steps": round(args.cpu_minutes * 60 * rate / 256), "minutes": 0.0, "rate": rate}
                 emit(f"# quiet rate {key[0]} {key[1]}: {rate:.0f} images/s -> {budgets[key]['steps']} steps")
         emit(f"# {what} per run; run folders in {runs}")

@@ -73,6 +73,17 @@ def test_mask_pixels_take_the_shape_colour():
         assert (inner - rgb[:, None]).abs().median() <= 2
 
 
+def test_background_texture_sets_how_far_apart_the_two_tones_are():
+    def tones(texture: float) -> torch.Tensor:
+        return sample_scenes(256, torch.Generator().manual_seed(0), background_texture=texture).background_rgb
+
+    plain, calm, full = tones(0.0), tones(0.25), tones(1.0)
+    assert torch.equal(plain[:, 0], plain[:, 1])  # a plain background
+    gap = lambda rgb: (rgb[:, 0] - rgb[:, 1]).norm(dim=-1)  # noqa: E731
+    assert torch.allclose(gap(calm), 0.25 * gap(full), atol=1e-6)
+    assert gap(full).mean() > 0.2
+
+
 def test_color_label_gives_colour_classes():
     source = DATASETS["shapes"]
     data = source.load(from_dict(source.config, {**SMALL, "label": "color"}))
