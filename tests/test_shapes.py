@@ -110,4 +110,6 @@ def test_raw_pixels_are_a_poor_representation_of_the_shape():
         return pixels - pixels.mean(1, keepdim=True)
 
     accuracy = knn_accuracy(features(bank.images), bank.labels, features(queries.images), queries.labels, len(SHAPES))
-    assert accuracy < 0.25  # chance is 0.1; about 0.16 today, and 0.35 once shapes are merely centred
+    # Chance is 0.1; about 0.26 today (faint textures), 0.16 with busy ones (background_texture=1), and 0.35 once
+    # shapes are merely centred; SimCLR reaches 0.5 in 400 steps.
+    assert accuracy < 0.3
