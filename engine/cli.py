@@ -164,7 +164,7 @@ def attention(args: argparse.Namespace) -> int:
 
     from engine.data.images import decode_image
     from engine.eval.attention import attention_maps, mass_in_mask, overlay_grid
-    from engine.nets import build_backbone
+    from engine.nets import untrained_backbone
     from engine.run import load_run
 
     try:
@@ -184,10 +184,8 @@ def attention(args: argparse.Namespace) -> int:
     if masks is not None:
         test = run.dataset.test
         images, masks = test.images[:args.measure], test.masks[:args.measure]
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(run.config.seed + 1)
-            untrained = build_backbone(run.config.backbone, run.dataset.channels, run.augment.image_size)
-        untrained = untrained.to(run.device)
+        untrained = untrained_backbone(run.config.backbone, run.dataset.channels, run.augment.image_size,
+                                       run.config.seed + 1).to(run.device)
         trained_mass = mass_in_mask(run.method.attention(images.to(run.device)).cpu(), masks).mean()
         untrained_mass = mass_in_mask(attention_maps(untrained, run.augment.prepare(images.to(run.device))).cpu(),
                                       masks).mean()

@@ -20,7 +20,7 @@ from engine.eval.probe import linear_probe_accuracy
 from engine.eval.protocol import EvalSplit
 from engine.explore import Cancelled
 from engine.explore.embedding import EncoderSnapshot
-from engine.nets import build_backbone
+from engine.nets import untrained_backbone
 
 FRACTIONS = (0.01, 0.1, 1.0)
 # Fine-tuning sees crops and flips only: colour changes would erase the class when colour is the label.
@@ -79,19 +79,12 @@ def label_fraction_curve(snapshot: EncoderSnapshot, dataset: Dataset, fractions:
         images, labels = split.bank.images[rows], split.bank.labels[rows]
         probe = linear_probe_accuracy(bank[rows], labels, queries, split.queries.labels, split.num_classes)
         accuracy = {}
-        for name, encoder in (("finetuned", copy.deepcopy(snapshot.method.encoder)),
-                              ("supervised", _untrained_twin(snapshot, seed))):
+        scratch = untrained_backbone(snapshot.backbone, snapshot.channels, snapshot.image_size, seed + 1)
+        for name, encoder in (("finetuned", copy.deepcopy(snapshot.method.encoder)), ("supervised", scratch)):
             classifier = _train_classifier(encoder, images, labels, split.num_classes, snapshot, budget, seed, tick)
             accuracy[name] = _accuracy(classifier, split.queries.images, split.queries.labels, snapshot)
         results.append(FractionResult(fraction, len(rows), probe, accuracy["finetuned"], accuracy["supervised"]))
     return results
-
-
-def _untrained_twin(snapshot: EncoderSnapshot, seed: int) -> nn.Module:
-    """A freshly initialised network of the snapshot's architecture (the global RNG state is put back)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed + 1)
-        return build_backbone(snapshot.backbone, snapshot.channels, snapshot.image_size)
 
 
 def _train_classifier(encoder: nn.Module, images: torch.Tensor, labels: torch.Tensor, num_classes: int,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import torch
 from torch import nn
 
 from engine.nets.convnet import ConvNet
@@ -29,3 +30,11 @@ def build_backbone(name: str, channels: int, image_size: int) -> nn.Module:
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
     return BACKBONES[name](channels, image_size)
+
+
+def untrained_backbone(name: str, channels: int, image_size: int, seed: int) -> nn.Module:
+    """A freshly initialised backbone drawn from its own ``seed``: torch's global random state is put back, so a
+    training thread using it is not disturbed."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build_backbone(name, channels, image_size)
