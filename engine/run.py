@@ -435,7 +435,7 @@ class Session:
         health, reason = collapse.monitor(self.method.embedder, self.eval_split.queries.images, self.augment.prepare,
                                           self.augment, self.device, self.config.seed, self.method.centred_embedder)
         self._log_eval(events.Eval(self.step, {**scores, **health}, self.baselines))
-        if reason and self.step >= collapse.GRACE_STEPS:
+        if reason and self.step >= self.method.monitor_grace_steps:
             self.on_event(events.Warning(f"step {self.step}: the representation has collapsed ({reason})"))
 
     def _final_eval(self) -> dict[str, float]:

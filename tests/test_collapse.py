@@ -97,3 +97,24 @@ def test_healthy_runs_raise_no_collapse_warning_after_the_grace_period(tmp_path,
     last = [e for e in seen if isinstance(e, events.Eval)][-1]
     assert last.step == collapse.GRACE_STEPS and last.scores["rank"] > collapse.COLLAPSE_RANK
     assert not [e.message for e in seen if isinstance(e, events.Warning)], last.scores
+
+
+@pytest.mark.parametrize("momentum,warns", [(0.99, False), (0.0, True)])
+def test_dino_reports_a_collapse_only_once_its_ema_teacher_has_caught_up(tmp_path, monkeypatch, momentum, warns):
+    """The monitor reads DINO's teacher, which trails the student by about 1 / (1 - m) steps: at step 60 a collapsed
+    reading is reported with m = 0 (no lag) but not with m = 0.99 (100 steps behind, still near its initialisation)."""
+    monkeypatch.setattr(run, "STEP_EVENT_INTERVAL", 0.0)
+    monkeypatch.setattr(collapse, "monitor", lambda *args, **kwargs: ({"std": 0.0, "rank": 1.0}, "effective rank 1.00 < 3"))
+
+    def on_event(event):
+        seen.append(event)
+        if isinstance(event, events.Step) and event.step == 60:
+            session._evaluate()
+
+    seen: list = []
+    cfg = RunConfig.with_method_defaults({**SMALL, "method": "dino", "steps": 60, "eval_every_s": 1e6,
+                                          "method_options": {"momentum": momentum, "local_crops": 0}})
+    session = Session(cfg, tmp_path / "run", on_event)
+    session.run()
+    assert collapse.GRACE_STEPS < 60 < session.method.monitor_grace_steps or momentum == 0.0
+    assert bool([e for e in seen if isinstance(e, events.Warning) and "collapsed" in e.message]) == warns

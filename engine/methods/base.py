@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.data.augment import Augment
+from engine.eval import collapse
 from engine.eval.attention import attention_maps, overlay_tiles
 
 
@@ -90,6 +91,12 @@ class Method(nn.Module):
         if hasattr(self, "projection"):
             return nn.Sequential(self.backbone, self.projection).train(self.training)
         return self.encoder
+
+    @property
+    def monitor_grace_steps(self) -> int:
+        """Steps during which the collapse monitor's readings are not reported as a collapse: a freshly
+        initialised head reads as collapsed until training spreads it."""
+        return collapse.GRACE_STEPS
 
     @torch.no_grad()
     def preview(self, images: torch.Tensor, rng: torch.Generator) -> Preview:

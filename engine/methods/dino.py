@@ -87,6 +87,13 @@ class DINO(Method):
         both make them the same for every image (Caron et al. 2021, sec. 5.3)."""
         return nn.Sequential(self.teacher_backbone, self.teacher_head, Targets(self.criterion)).train(self.training)
 
+    @property
+    def monitor_grace_steps(self) -> int:
+        """The monitor reads the EMA teacher, which trails the student by about 1 / (1 - m) steps: until it has
+        caught up, its outputs are still the near-uniform ones of initialisation (0.25 / sqrt(K) at step 73 of a
+        healthy shapes run that reached 0.5 / sqrt(K) and rank 118), not a collapse."""
+        return super().monitor_grace_steps + round(1 / max(1 - self.config.momentum, 0.01))
+
     @torch.no_grad()
     def prototype_scores(self, images: torch.Tensor) -> torch.Tensor:
         """(B, K) on the CPU: the teacher head's logits for each uint8 image, one per output dimension (its last
