@@ -16,11 +16,15 @@ from engine.nets.heads import L2Normalize, MLPHead, Prototypes
 
 @dataclass
 class SwAVConfig:
-    prototypes: int = param(100, "Number of prototypes K (clusters the batch is split equally among)", low=2, high=100_000)
+    prototypes: int = param(512, "Number of prototypes K (clusters the batch is split equally among); at least the "
+                            "projection width, or the embeddings can hide where every prototype scores the same",
+                            low=2, high=100_000)
     temperature: float = param(0.1, "Softmax temperature of the swapped prediction", low=0.01, high=2.0)
     epsilon: float = param(0.05, "Sinkhorn entropy regularisation (smaller: harder codes)", low=0.001, high=1.0)
     sinkhorn_iterations: int = param(3, "Sinkhorn-Knopp iterations", low=1, high=100)
-    local_crops: int = param(6, "Multi-crop: small local views besides the two global ones", low=0, high=16)
+    local_crops: int = param(0, "Multi-crop: small local views besides the two global ones (the paper's 6 suit "
+                                "224 px images; on 16-32 px images they push short runs into uniform codes)",
+                             low=0, high=16)
     hidden_dim: int = param(512, "Projection head hidden width", low=16, high=8192)
     out_dim: int = param(128, "Projection width (the space of the prototypes)", low=8, high=4096)
 
@@ -29,7 +33,8 @@ class SwAVConfig:
 class SwAV(Method):
     """Every view is projected to the unit sphere and scored against K prototypes; the codes of the two global
     views are computed online by Sinkhorn-Knopp so that the batch is split equally among the prototypes; each
-    view then predicts the code of the other views (swapped prediction), small local crops included."""
+    view then predicts the code of the other views (swapped prediction), multi-crop's small local views included
+    when they are switched on."""
 
     name = "swav"
     paper = "Caron et al. 2020, SwAV"
@@ -41,6 +46,7 @@ class SwAV(Method):
         self.projection = MLPHead([backbone.out_dim, config.hidden_dim, config.out_dim])
         self.prototypes = Prototypes(config.out_dim, config.prototypes)
         self.criterion = SwAVLoss(config.temperature)
+        self.after_step(0.0)
 
     def training_step(self, images: torch.Tensor, rng: torch.Generator) -> StepOutput:
         cfg = self.config
@@ -51,6 +57,12 @@ class SwAV(Method):
         scores = list(self.prototypes(z).chunk(len(views)))
         codes = [sinkhorn(s.detach(), cfg.epsilon, cfg.sinkhorn_iterations) for s in scores[:2]]
         return StepOutput(self.criterion(scores, codes), h[: len(images)].detach())
+
+    @torch.no_grad()
+    def after_step(self, progress: float) -> None:
+        """The prototypes live on the unit sphere: renormalised after every update, as the code does before each
+        step (``w.data = normalize(w.data)``)."""
+        self.prototypes.weight.copy_(F.normalize(self.prototypes.weight, dim=1))
 
     @torch.no_grad()
     def prototype_scores(self, images: torch.Tensor) -> torch.Tensor:
