@@ -56,6 +56,18 @@ def test_a_short_run_lowers_the_loss_and_stays_healthy(tmp_path, method):
     assert len({tuple(tile.shape) for row in preview.rows for tile in row}) == 1  # local views enlarged to match
 
 
+def test_swav_multi_crop_predicts_the_global_codes_from_the_local_views_too(tmp_path):
+    session, seen = train(tmp_path, "swav", 3, method_options={"local_crops": 2})
+    assert all(math.isfinite(loss) for e in seen if isinstance(e, events.Step) for loss in e.losses)
+    method = session.method
+    assert torch.allclose(method.prototypes.weight.norm(dim=1), torch.ones(512))  # back on the sphere after a step
+    calls = []
+    method.criterion.register_forward_hook(lambda module, args, output: calls.append(args))
+    method.training_step(session.dataset.train.images[:8], torch.Generator().manual_seed(0))
+    scores, codes = calls[0]
+    assert [s.shape for s in scores] == [(8, 512)] * 4 and len(codes) == 2  # 2 global + 2 local views, 2 codes
+
+
 def test_dino_on_the_tiny_vit_trains_and_shows_one_attention_map_per_head(tmp_path):
     session, seen = train(tmp_path, "dino", 6, backbone="vit-tiny", method_options={"local_crops": 2})
     assert all(math.isfinite(loss) for e in seen if isinstance(e, events.Step) for loss in e.losses)
