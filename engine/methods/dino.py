@@ -32,7 +32,9 @@ class DINOConfig:
     student_temp: float = param(0.1, "Student temperature tps", low=0.001, high=1.0)
     center_momentum: float = param(0.9, "Centering momentum m in C <- m C + (1 - m) mean(teacher outputs)", low=0.0, high=1.0)
     momentum: float = param(0.99, "Base teacher EMA momentum l, raised to 1 by a cosine schedule", low=0.0, high=1.0)
-    local_crops: int = param(6, "Multi-crop: small local views, seen by the student only", low=0, high=16)
+    local_crops: int = param(0, "Multi-crop: small local views, seen by the student only (the paper's 6 suit "
+                                "224 px images; on 32 px shapes, 1100 steps: kNN 21.6 % with 6, 28.2 % without)",
+                             low=0, high=16)
     hidden_dim: int = param(512, "Head MLP hidden width", low=16, high=8192)
     bottleneck_dim: int = param(128, "Head bottleneck width before the prototypes layer", low=8, high=4096)
     head_bn: bool = param(True, "BatchNorm in the head's MLP (the code's use_bn_in_head; helps convnets start)")
