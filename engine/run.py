@@ -282,6 +282,8 @@ class Session:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if self.resume_from_checkpoint:
             self._load()
+        else:
+            self.method.prepare_data(dataset.train.images)
         self._write_run_json()
         self.metrics = open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8")
         self.on_event(events.Started(str(self.run_dir), to_dict(cfg), str(self.device), cfg.steps or None,

@@ -2,7 +2,8 @@
 
 A method gets a backbone and the batched augmentation; ``training_step`` returns the loss, detached
 backbone features of one view (for the online linear probe) and scalars to log. ``after_step`` runs
-after the optimizer step (momentum encoders, queues). ``preview`` (default: the augmented views), ``attention``
+after the optimizer step (momentum encoders, queues); ``prepare_data`` sees the training images once before a new
+run's first step. ``preview`` (default: the augmented views), ``attention``
 and ``embedder`` have defaults a method may override; optional capabilities are plain methods checked with
 ``hasattr``: ``prototype_scores(images)``.
 """
@@ -78,6 +79,11 @@ class Method(nn.Module):
 
     def after_step(self, progress: float) -> None:
         """Called after each optimizer step with training progress in [0, 1]."""
+
+    def prepare_data(self, images: torch.Tensor) -> None:
+        """Called once with the uint8 training images (N, C, S, S) before the first step of a new run, for what a
+        method derives from its data (e.g. colour bins). Not called on resume: keep the result in buffers, which
+        the checkpoint restores."""
 
     @property
     def encoder(self) -> nn.Module:
