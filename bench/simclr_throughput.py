@@ -22,12 +22,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from engine.build import channel_stats  # noqa: E402
 from engine.data import load_dataset  # noqa: E402
 from engine.data.augment import Augment, AugmentConfig  # noqa: E402
 from engine.methods.simclr import SimCLR, SimCLRConfig  # noqa: E402
 from engine.nets.convnet import ConvNet  # noqa: E402
 from engine.nets.heads import MLPHead  # noqa: E402
-from engine.run import channel_stats  # noqa: E402
 
 AUG = dict(crop_scale_min=0.2, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1, jitter_p=0.8, grayscale_p=0.2,
            blur_p=0.0, flip_p=0.5)
@@ -133,7 +133,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--images", type=int, default=10000)
-    parser.add_argument("--variant", choices=tuple(VARIANTS), help=argparse.SUPPRESS)  # one measurement, in this process
+    # one measurement, in this process
+    parser.add_argument("--variant", choices=tuple(VARIANTS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.variant:
         print(measure(args.variant, args))
@@ -150,9 +151,11 @@ def main() -> None:
         lightly_best = max(v for k, v in results.items() if k.startswith("lightly") and k.endswith(dtype_name))
         for name, pairs in results.items():
             if name.endswith(dtype_name):
-                print(f"  {name:<32} {pairs:7.1f} pairs/s  ({pairs / lightly_best:.2f}x lightly's best in {dtype_name})")
+                print(f"  {name:<32} {pairs:7.1f} pairs/s  "
+                      f"({pairs / lightly_best:.2f}x lightly's best in {dtype_name})")
+    lightly_fp32 = max(results['lightly, 0 workers, fp32'], results['lightly, 2 workers, fp32'])
     print(f"  pretext's default (bf16 where native) against lightly's documented fp32 recipe: "
-          f"{results['pretext, bf16 autocast'] / max(results['lightly, 0 workers, fp32'], results['lightly, 2 workers, fp32']):.2f}x")
+          f"{results['pretext, bf16 autocast'] / lightly_fp32:.2f}x")
 
 
 if __name__ == "__main__":

@@ -12,12 +12,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from engine.errors import CheckpointError
+
 FORMAT = "pretext-checkpoint"
 VERSION = 1
-
-
-class CheckpointError(ValueError):
-    """The file is not a loadable Pretext checkpoint; the message says why."""
 
 
 def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
@@ -76,3 +74,55 @@ def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{path} is damaged ({e})") from None
     return tensors, state
+
+
+def training_tensors(method: torch.nn.Module, optimizer: torch.optim.Optimizer, probe: Any = None
+                     ) -> dict[str, torch.Tensor]:
+    """Everything a resumed run needs as flat tensors: ``model.*`` (the method), ``probe.*`` (the online probe),
+    ``optim.<param>.<field>`` and ``probe_optim.*`` (the optimisers' per-parameter state) and ``rng.torch``."""
+    tensors = {f"model.{k}": v for k, v in method.state_dict().items()}
+    if probe is not None:
+        tensors.update({f"probe.{k}": v for k, v in probe.state_dict().items()})
+    for prefix, opt in _optimizers(optimizer, probe):
+        for pid, state in opt.state_dict()["state"].items():
+            tensors.update({f"{prefix}.{pid}.{k}": torch.as_tensor(v) for k, v in state.items()})
+    tensors["rng.torch"] = torch.get_rng_state()
+    return tensors
+
+
+def restore_model(tensors: dict[str, torch.Tensor], method: torch.nn.Module, probe: Any = None) -> None:
+    """Load the ``model.*`` (and ``probe.*``) tensors; CheckpointError when they do not fit the network."""
+    try:
+        method.load_state_dict(_prefixed(tensors, "model."))
+        if probe is not None:
+            probe.load_state_dict(_prefixed(tensors, "probe."))
+    except RuntimeError as e:
+        raise CheckpointError(f"the checkpoint does not fit this model: {str(e).splitlines()[0]}") from None
+
+
+def restore_training(tensors: dict[str, torch.Tensor], method: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                     probe: Any = None) -> None:
+    """The inverse of :func:`training_tensors`: weights, optimiser states and torch's global RNG state."""
+    restore_model(tensors, method, probe)
+    for prefix, opt in _optimizers(optimizer, probe):
+        saved = opt.state_dict()
+        for key, value in _prefixed(tensors, prefix + ".").items():
+            pid, field = key.split(".", 1)
+            saved["state"].setdefault(int(pid), {})[field] = value
+        opt.load_state_dict(saved)
+    torch.set_rng_state(tensors["rng.torch"])
+
+
+def check_architecture(state: dict[str, Any], method: str, backbone: str) -> None:
+    """CheckpointError unless the checkpoint's state was written by ``method`` on ``backbone``."""
+    if state.get("method") != method or state.get("backbone") != backbone:
+        raise CheckpointError(f"the checkpoint is of {state.get('method')}/{state.get('backbone')}, "
+                              f"not {method}/{backbone}")
+
+
+def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def _optimizers(optimizer: torch.optim.Optimizer, probe: Any) -> list[tuple[str, torch.optim.Optimizer]]:
+    return [("optim", optimizer)] + ([("probe_optim", probe.optimizer)] if probe is not None else [])

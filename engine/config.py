@@ -76,7 +76,3 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
             value = [v for v in value.replace(",", " ").split()]
         return tuple(_coerce(a, v, where) for a, v in zip(args, value, strict=True))
     return value
-
-
-def fields(config_cls: type) -> list[dataclasses.Field]:
-    return list(dataclasses.fields(config_cls))

@@ -1,120 +1,65 @@
-"""Session: the training loop, its events, pause/resume/stop, checkpoints and the run folder.
+"""Session: the training loop, its events, pause/resume/stop and checkpoints, written to a run folder
+(:mod:`engine.runfolder`: the format).
 
-A run folder holds ``run.json`` (config and dataset facts), ``metrics.jsonl`` (one line per step and per
-evaluation) and ``checkpoint.safetensors``. Randomness is a function of (seed, step): the batch indices
-come from a per-epoch permutation and the augmentations from a generator seeded per step, so a resumed
-run retraces an uninterrupted one exactly (on the CPU).
+Randomness is a function of (seed, step): the batch indices come from a per-epoch permutation and the augmentations
+from a generator seeded per step, so a resumed run retraces an uninterrupted one exactly (on the CPU).
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from engine import events
-from engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from engine.config import from_dict, param, to_dict
-from engine.data import Dataset, DatasetUnavailable, ImageSet, dataset_augment_defaults, load_dataset
-from engine.data.augment import Augment, AugmentConfig
-from engine.data.images import resize_images
+from engine.build import RunConfig, build, build_optimizer
+from engine.checkpoint import (
+    check_architecture,
+    load_checkpoint,
+    restore_model,
+    restore_training,
+    save_checkpoint,
+    training_tensors,
+)
+from engine.config import from_dict, to_dict
+from engine.data import Dataset
+from engine.data.augment import Augment
 from engine.device import autocast_dtype, pick_device
+from engine.errors import describe
 from engine.eval import collapse
 from engine.eval.probe import OnlineProbe
 from engine.eval.protocol import EvalSplit, baselines
-from engine.methods import METHODS, Method, StepOutput
+from engine.methods import Method, StepOutput
 from engine.methods.base import attention_overlays
-from engine.nets import BACKBONES, build_backbone
+from engine.nets import untrained_backbone
+from engine.runfolder import MetricsLog, RunFolder
 
-CHECKPOINT = "checkpoint.safetensors"
 MAX_BAD_STEPS = 5  # consecutive non-finite losses before the run stops
 STEP_EVENT_INTERVAL = 0.25  # seconds of training between Step events (throttling at the source)
 PAUSED_POLL_S = 0.1  # while paused, requested previews are served this often
 PREVIEW_IMAGES = 4  # test images shown in previews and attention overlays
 
 
-def describe(error: Exception) -> str:
-    """The sentence a user sees: expected problems speak for themselves, others name their type."""
-    if isinstance(error, (DatasetUnavailable, CheckpointError, FloatingPointError)):
-        return str(error)
-    return f"{type(error).__name__}: {error}"
-
-
 def runs_root() -> Path:
     return Path(os.environ.get("PRETEXT_RUNS", Path.home() / "pretext-runs"))
 
 
-@dataclass
-class RunConfig:
-    dataset: str = param("shapes", "Dataset to train on")
-    dataset_options: dict = param({}, "Settings of the dataset source")
-    method: str = param("simclr", "Self-supervised method")
-    method_options: dict = param({}, "Settings of the method")
-    augment: dict = param({}, "Augmentation settings that differ from the method's defaults")
-    backbone: str = param("convnet", "Encoder network", choices=tuple(BACKBONES))
-    image_size: int = param(0, "Resolution in pixels the images are used at (0: the dataset's own)", low=0, high=512)
-    crop_size: int = param(0, "Resolution of the augmented training views (0: the image size); smaller trains "
-                              "faster and still tests well at the full size (FixRes)", low=0, high=512)
-    batch_size: int = param(256, "Images per step", low=2, high=8192)
-    precision: str = param("auto", "Arithmetic of the training step: bf16 mixed precision (auto: where the CPU or "
-                           "GPU computes it natively, 1.75x faster on an AMX CPU) or fp32", choices=("auto", "bf16", "fp32"))
-    optimizer: str = param("adamw", "Optimiser", choices=("adamw", "sgd"))
-    lr: float = param(2e-3, "Peak learning rate (after warm-up, then cosine decay over the budget)", low=0.0, high=10.0)
-    weight_decay: float = param(1e-4, "Weight decay (not applied to biases and norms)", low=0.0, high=1.0)
-    warmup_steps: int = param(50, "Linear learning-rate warm-up steps", low=0)
-    steps: int = param(0, "Step budget (0: use the time budget)", low=0)
-    minutes: float = param(3.0, "Time budget in minutes of training (0 with steps 0: until stopped)", low=0.0)
-    device: str = param("auto", "auto, cpu, cuda or mps")
-    seed: int = param(0, "Seed for initialisation, data order and augmentations")
-    eval_every_s: float = param(30.0, "Seconds of training between online kNN evaluations (0: never)", low=0.0)
-    eval_bank: int = param(5000, "Online kNN: labelled training images used as neighbours", low=100)
-    eval_queries: int = param(1000, "Online kNN: test images classified", low=50)
-    checkpoint_every_s: float = param(120.0, "Seconds between checkpoints (one is always written at the end)", low=0.0)
-    preview_every_s: float = param(5.0, "Seconds between pretext-task previews and attention maps (0: never)",
-                                   low=0.0)
-    final_eval: bool = param(True, "Evaluate on the full splits (kNN and linear probe) at the end")
-
-    @classmethod
-    def with_method_defaults(cls, values: dict[str, Any]) -> RunConfig:
-        """The config for ``values`` with the method's ``train_defaults`` filling the settings ``values`` leaves out
-        (user choices win over the method's, which win over the fields' defaults)."""
-        method = METHODS.get(values.get("method", cls.method))
-        return from_dict(cls, {**(method.train_defaults if method else {}), **values})
-
-    def augment_defaults(self) -> dict[str, Any]:
-        """The augmentation before the user's settings: the dataset's, then the method's (paper's) defaults."""
-        return {**dataset_augment_defaults(self.dataset, self.dataset_options), **METHODS[self.method].augment_defaults}
-
-    def augment_config(self) -> AugmentConfig:
-        return from_dict(AugmentConfig, {**self.augment_defaults(), **self.augment})
-
-    def method_config(self) -> Any:
-        return from_dict(METHODS[self.method].Config, self.method_options)
-
-
-def resize_split(split: ImageSet, size: int) -> ImageSet:
-    """The split at ``size`` x ``size`` (antialiased, uint8), computed once before training."""
-    if split.images.shape[-2:] == (size, size):
-        return split
-    images = resize_images(split.images, size)
-    masks = None
-    if split.masks is not None:
-        masks = F.interpolate(split.masks[:, None].float(), size=(size, size), mode="nearest")[:, 0].bool()
-    return replace(split, images=images, masks=masks)
-
-
-def channel_stats(images: torch.Tensor, limit: int = 10000) -> tuple[torch.Tensor, torch.Tensor]:
-    x = images[:limit].float().div(255)
-    return x.mean(dim=(0, 2, 3)), x.std(dim=(0, 2, 3)).clamp_min(1e-3)
+def saved_config(folder: RunFolder, **overrides: Any) -> RunConfig:
+    """The config in the folder's ``run.json``, checked field by field (a hand-edited one is refused in one
+    sentence naming the field); ``overrides`` replace saved values."""
+    saved = folder.read_config()
+    try:
+        return from_dict(RunConfig, {**saved, **overrides})
+    except ValueError as e:
+        raise ValueError(f"{folder.run_json} has a setting that cannot be used: {e}") from None
 
 
 class PendingSteps:
@@ -154,6 +99,7 @@ class Session:
                 n += 1
                 run_dir = runs_root() / f"{stamp}-{config.method}-{config.dataset}-{n}"
         self.run_dir = Path(run_dir)
+        self.folder = RunFolder(self.run_dir)
         self.on_event = on_event or (lambda event: None)
         self._stop = threading.Event()
         self._running = threading.Event()
@@ -162,21 +108,26 @@ class Session:
         self._attention_extra: torch.Tensor | None = None  # uint8 images the user asked to see attention on
         self.step = 0
         self.elapsed = 0.0  # seconds of training, pauses excluded
-        self.method: Method | None = None
-        self.dataset: Dataset | None = None
-        self.metrics = None  # the open metrics.jsonl once training is set up
         self._bad_steps = 0  # consecutive non-finite steps
+        # set up by _setup(), on the training thread
+        self.device = torch.device("cpu")
+        self.autocast: torch.dtype | None = None  # mixed-precision dtype, None for float32
+        self.dataset: Dataset | None = None  # at the run's resolution
+        self.image_size = 0
+        self.augment: Augment | None = None
+        self.method: Method | None = None
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.probe: OnlineProbe | None = None  # None for unlabelled data
+        self.eval_split: EvalSplit | None = None  # online kNN's bank and queries, None for unlabelled data
+        self.baselines: dict[str, dict[str, float]] = {}  # raw pixels' and a random network's online scores
+        self.metrics: MetricsLog | None = None  # metrics.jsonl, open once training is set up
+        self._permutation = (-1, torch.empty(0, dtype=torch.long))  # (epoch, its order of the training images)
 
     @classmethod
     def from_run_dir(cls, run_dir: Path, on_event: Callable[[Any], None] | None = None,
                      **overrides: Any) -> Session:
         """Resume the run in ``run_dir`` from its checkpoint; ``overrides`` change e.g. the budget."""
-        run_dir = Path(run_dir)
-        try:
-            saved = json.loads((run_dir / "run.json").read_text())["config"]
-        except (OSError, ValueError, KeyError) as e:
-            raise CheckpointError(f"{run_dir} is not a Pretext run folder ({e})") from None
-        return cls(from_dict(RunConfig, {**saved, **overrides}), run_dir, on_event, resume=True)
+        return cls(saved_config(RunFolder(run_dir), **overrides), Path(run_dir), on_event, resume=True)
 
     # control, from any thread
     def pause(self) -> None:
@@ -199,7 +150,8 @@ class Session:
             raise ValueError("the run has not loaded its data yet")
         expected = (self.dataset.channels, self.image_size, self.image_size)
         if images.ndim != 4 or tuple(images.shape[1:]) != expected:
-            raise ValueError(f"images of shape (B, {', '.join(map(str, expected))}) expected, not {tuple(images.shape)}")
+            raise ValueError(f"images of shape (B, {', '.join(map(str, expected))}) expected, "
+                             f"not {tuple(images.shape)}")
         self._attention_extra = images
         self._preview_requested.set()
 
@@ -229,65 +181,47 @@ class Session:
             self.on_event(events.Warning(f"could not write a checkpoint after the failure: {e}"))
         self.metrics.close()
 
-    def evaluate(self) -> events.Finished:
-        """Load this run's checkpoint and evaluate it on the full splits (``main.py eval RUN_DIR``)."""
+    def evaluate(self) -> dict[str, float]:
+        """Load this run's checkpoint and evaluate it on the full splits (``main.py eval RUN_DIR``); the scores are
+        also appended to its metrics as a final eval record. Raises what setting up raises (ValueError,
+        CheckpointError, DatasetUnavailable: one sentence each) without emitting Finished: nothing was trained."""
+        self._setup()
         try:
-            self._setup()
             if self.eval_split is None:
                 raise ValueError(f"{self.config.dataset} has no labels to evaluate against")
-            finished = events.Finished(self.step, "completed", self._final_eval())
+            return self._final_eval()
+        finally:
             self.metrics.close()
-        except Exception as e:
-            self.on_event(events.Error(describe(e), traceback.format_exc()))
-            finished = events.Finished(self.step, "failed")
-        self.on_event(finished)
-        return finished
 
     def _setup(self) -> None:
         cfg = self.config
         self.device = pick_device(cfg.device)
         self.autocast = autocast_dtype(self.device, cfg.precision)
         self.on_event(events.Status(f"Loading {cfg.dataset}"))
-        dataset = load_dataset(cfg.dataset, cfg.dataset_options)
+        built = build(cfg, device=self.device)
+        dataset = built.dataset
         for path, reason in dataset.skipped:
             self.on_event(events.Warning(f"skipped {path}: {reason}"))
-        self.image_size = cfg.image_size or dataset.image_size
-        dataset.train = resize_split(dataset.train, self.image_size)
-        dataset.test = resize_split(dataset.test, self.image_size)
-        self.dataset = dataset
-        mean, std = channel_stats(dataset.train.images)
-        self.augment = Augment(cfg.augment_config(), self.image_size, mean, std, cfg.crop_size or None)
-
-        torch.manual_seed(cfg.seed)
-        backbone = build_backbone(cfg.backbone, dataset.channels, self.image_size)
-        self.method = METHODS[cfg.method](backbone, cfg.method_config(), self.augment).to(self.device)
-        self.method = self.method.to(memory_format=torch.channels_last)
-        trained = [p for p in self.method.parameters() if p.requires_grad]  # not EMA teachers / key encoders
-        decay = [p for p in trained if p.ndim > 1]
-        no_decay = [p for p in trained if p.ndim <= 1]
-        groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-        if cfg.optimizer == "sgd":
-            self.optimizer = torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9)
-        else:
-            self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
-
+        self.dataset, self.image_size, self.augment = dataset, built.image_size, built.augment
+        self.method = built.method
+        torch.manual_seed(cfg.seed)  # what draws from torch's global generator from here on (the probe, ...)
+        self.optimizer = build_optimizer(self.method, cfg)
         labelled = dataset.train.labels is not None and dataset.test.labels is not None and dataset.num_classes > 1
-        self.probe = OnlineProbe(backbone.out_dim, dataset.num_classes).to(self.device) if labelled else None
-        self.eval_split = EvalSplit.from_dataset(dataset, cfg.eval_bank, cfg.eval_queries, cfg.seed) if labelled else None
-        self.baselines: dict[str, dict[str, float]] = {}
+        if labelled:
+            self.probe = OnlineProbe(self.method.backbone.out_dim, dataset.num_classes).to(self.device)
+            self.eval_split = EvalSplit.from_dataset(dataset, cfg.eval_bank, cfg.eval_queries, cfg.seed)
         if self.eval_split is not None and cfg.eval_every_s > 0:
             self.on_event(events.Status("Computing baselines (raw pixels, random network)"))
             self.baselines = self._baselines(self.eval_split, probe=False)
 
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         if self.resume_from_checkpoint:
             self._load()
         else:
             self.method.prepare_data(dataset.train.images)
         self._write_run_json()
-        self.metrics = open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8")
+        self.metrics = self.folder.open_metrics()
         self.on_event(events.Started(str(self.run_dir), to_dict(cfg), str(self.device), cfg.steps or None,
-                                     dataset.name, len(dataset.train)))
+                                     dataset.name, len(dataset.train), self.image_size, dataset.channels))
 
     def _baselines(self, split: EvalSplit, probe: bool) -> dict[str, dict[str, float]]:
         cfg = self.config
@@ -295,19 +229,16 @@ class Session:
                "backbone": cfg.backbone, "bank": len(split.bank), "queries": len(split.queries), "seed": cfg.seed}
 
         def random_encoder():
-            torch.manual_seed(cfg.seed + 1)
-            return build_backbone(cfg.backbone, self.dataset.channels, self.image_size)
+            return untrained_backbone(cfg.backbone, self.dataset.channels, self.image_size, cfg.seed + 1)
 
         return baselines(split, key, self.augment.prepare, random_encoder, self.device, probe)
 
     def _write_run_json(self) -> None:
         d = self.dataset
-        info = {"config": to_dict(self.config), "dataset": {"name": d.name, "train": len(d.train), "test": len(d.test),
-                "classes": d.class_names, "image_size": self.image_size, "channels": d.channels},
-                "device": str(self.device), "torch": torch.__version__}
-        tmp = self.run_dir / ".run.json.tmp"
-        tmp.write_text(json.dumps(info, indent=2))
-        os.replace(tmp, self.run_dir / "run.json")
+        self.folder.write_info({"config": to_dict(self.config), "dataset": {
+            "name": d.name, "train": len(d.train), "test": len(d.test), "classes": d.class_names,
+            "image_size": self.image_size, "channels": d.channels}, "device": str(self.device),
+            "torch": torch.__version__})
 
     def _batch_indices(self, step: int) -> torch.Tensor:
         """Indices of batch ``step``: consecutive slices of a fresh permutation per epoch (seed, epoch)."""
@@ -316,11 +247,11 @@ class Session:
         epochs = positions // n
         out = torch.empty(b, dtype=torch.long)
         for epoch in epochs.unique().tolist():
-            if getattr(self, "_perm_epoch", None) != epoch:
-                self._perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.config.seed * 100003 + epoch))
-                self._perm_epoch = epoch
+            if self._permutation[0] != epoch:
+                seed = self.config.seed * 100003 + epoch
+                self._permutation = (epoch, torch.randperm(n, generator=torch.Generator().manual_seed(seed)))
             mask = epochs == epoch
-            out[mask] = self._perm[positions[mask] % n]
+            out[mask] = self._permutation[1][positions[mask] % n]
         return out
 
     def _progress(self) -> float | None:
@@ -359,7 +290,7 @@ class Session:
                 if out is None:
                     continue
                 loss = out.loss.item()
-                self.metrics.write(json.dumps({"step": self.step, "loss": loss, "lr": self._lr(), **out.logs}) + "\n")
+                self.metrics.write({"step": self.step, "loss": loss, "lr": self._lr(), **out.logs})
                 pending.add(self.step, loss, out.logs, cfg.batch_size)
                 if self.elapsed - pending.since >= STEP_EVENT_INTERVAL:
                     self._emit_steps(pending)
@@ -413,7 +344,8 @@ class Session:
         self.step += 1
         self.method.after_step(self._progress() or 0.0)
         if self.probe is not None:
-            out.logs["online_probe_acc"] = self.probe.step(out.features.float(), self.dataset.train.labels[index].to(self.device))
+            labels = self.dataset.train.labels[index].to(self.device)
+            out.logs["online_probe_acc"] = self.probe.step(out.features.float(), labels)
         return out
 
     def _emit_steps(self, pending: PendingSteps) -> None:
@@ -438,7 +370,7 @@ class Session:
                                           self.augment, self.device, self.config.seed, self.method.centred_embedder)
         self._log_eval(events.Eval(self.step, {**scores, **health}, self.baselines))
         if reason and self.step >= self.method.monitor_grace_steps:
-            self.on_event(events.Warning(f"step {self.step}: the representation has collapsed ({reason})"))
+            self.on_event(events.Collapsed(self.step, reason))
 
     def _final_eval(self) -> dict[str, float]:
         self.on_event(events.Status("Final evaluation: kNN and linear probe on the full splits"))
@@ -448,8 +380,8 @@ class Session:
         return scores
 
     def _log_eval(self, event: events.Eval) -> None:
-        self.metrics.write(json.dumps({"step": event.step, "eval": event.scores, "baselines": event.baselines,
-                                       "final": event.final}) + "\n")
+        self.metrics.write({"step": event.step, "eval": event.scores, "baselines": event.baselines,
+                            "final": event.final})
         self.metrics.flush()
         self.on_event(event)
 
@@ -459,8 +391,8 @@ class Session:
             return
         self._preview_requested.clear()
         images = self.dataset.test.images[:PREVIEW_IMAGES].to(self.device)
-        p = self.method.preview(images, torch.Generator(self.device).manual_seed(self.step))
-        self.on_event(events.Preview(self.step, p.title, tuple(map(tuple, p.rows)), tuple(map(tuple, p.captions))))
+        tiles = self.method.preview(images, torch.Generator(self.device).manual_seed(self.step))
+        self.on_event(events.Preview(self.step, tiles))
         self.on_event(self.attention())
 
     def attention(self) -> events.Attention:
@@ -472,23 +404,9 @@ class Session:
         if extra is not None:
             images = torch.cat([images, extra.to(self.device)])
             names += ["dropped"] * len(extra)
-        overlays = attention_overlays(self.method, images, names)
-        return events.Attention(self.step, overlays.title, tuple(map(tuple, overlays.rows)),
-                                tuple(map(tuple, overlays.captions)))
+        return events.Attention(self.step, attention_overlays(self.method, images, names))
 
     # checkpoints
-    def _state_tensors(self) -> dict[str, torch.Tensor]:
-        tensors = {f"model.{k}": v for k, v in self.method.state_dict().items()}
-        if self.probe is not None:
-            tensors.update({f"probe.{k}": v for k, v in self.probe.state_dict().items()})
-        for name, opt in (("optim", self.optimizer), ("probe_optim", self.probe.optimizer if self.probe else None)):
-            if opt is None:
-                continue
-            for pid, state in opt.state_dict()["state"].items():
-                tensors.update({f"{name}.{pid}.{k}": torch.as_tensor(v) for k, v in state.items()})
-        tensors["rng.torch"] = torch.get_rng_state()
-        return tensors
-
     def _save(self) -> None:
         if not all(torch.isfinite(p).all() for p in self.method.parameters()):
             self.on_event(events.Warning("weights are not finite: checkpoint not written, the previous one is kept"))
@@ -497,50 +415,15 @@ class Session:
                  "method": self.config.method, "backbone": self.config.backbone, "image_size": self.image_size,
                  "channels": self.dataset.channels, "mean": self.augment.mean.flatten().tolist(),
                  "std": self.augment.std.flatten().tolist()}
-        path = self.run_dir / CHECKPOINT
-        save_checkpoint(path, self._state_tensors(), state)
-        self.on_event(events.Checkpoint(self.step, str(path)))
+        save_checkpoint(self.folder.checkpoint, training_tensors(self.method, self.optimizer, self.probe), state)
+        self.on_event(events.Checkpoint(self.step, str(self.folder.checkpoint)))
 
     def _load(self) -> None:
-        tensors, state = load_checkpoint(self.run_dir / CHECKPOINT)
-        if state.get("method") != self.config.method or state.get("backbone") != self.config.backbone:
-            raise CheckpointError(f"the checkpoint is of {state.get('method')}/{state.get('backbone')}, "
-                                  f"not {self.config.method}/{self.config.backbone}")
-        model = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-        try:
-            self.method.load_state_dict(model)
-            if self.probe is not None:
-                self.probe.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("probe.")})
-        except RuntimeError as e:
-            raise CheckpointError(f"the checkpoint does not fit this model: {str(e).splitlines()[0]}") from None
-        for name, opt in (("optim", self.optimizer), ("probe_optim", self.probe.optimizer if self.probe else None)):
-            if opt is None:
-                continue
-            saved = opt.state_dict()
-            for key, value in tensors.items():
-                if key.startswith(name + "."):
-                    _, pid, field = key.split(".", 2)
-                    saved["state"].setdefault(int(pid), {})[field] = value
-            opt.load_state_dict(saved)
-        torch.set_rng_state(tensors["rng.torch"])
+        tensors, state = load_checkpoint(self.folder.checkpoint)
+        check_architecture(state, self.config.method, self.config.backbone)
+        restore_training(tensors, self.method, self.optimizer, self.probe)
         self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
-        self._truncate_metrics(self.step)
-
-    def _truncate_metrics(self, step: int) -> None:
-        """Drop metric lines written after the checkpoint, so a resumed run's curves don't repeat steps."""
-        path = self.run_dir / "metrics.jsonl"
-        if not path.exists():
-            return
-        kept = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                if json.loads(line)["step"] <= step:
-                    kept.append(line)
-            except (ValueError, KeyError):
-                continue  # a line cut short by a crash
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-        os.replace(tmp, path)
+        self.folder.truncate(self.step)
 
 
 @dataclass
@@ -564,21 +447,14 @@ class LoadedRun:
 
 def load_run(run_dir: Path, device: str = "auto") -> LoadedRun:
     """The run in ``run_dir`` with its checkpoint's weights, for inference. Unlike ``Session.from_run_dir``
-    (which resumes training) it writes nothing to the folder. Raises CheckpointError or DatasetUnavailable."""
-    run_dir = Path(run_dir)
-    config = Session.from_run_dir(run_dir).config
-    tensors, state = load_checkpoint(run_dir / CHECKPOINT)
-    size = int(state["image_size"])
-    dataset = load_dataset(config.dataset, config.dataset_options)
-    dataset.train, dataset.test = resize_split(dataset.train, size), resize_split(dataset.test, size)
-    augment = Augment(config.augment_config(), size, torch.tensor(state["mean"]), torch.tensor(state["std"]),
-                      config.crop_size or None)
-    method = METHODS[config.method](build_backbone(config.backbone, int(state["channels"]), size),
-                                    config.method_config(), augment)
-    try:
-        method.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    except RuntimeError as e:
-        raise CheckpointError(f"the checkpoint does not fit this model: {str(e).splitlines()[0]}") from None
+    (which resumes training) it writes nothing to the folder. Raises CheckpointError, ValueError or
+    DatasetUnavailable with one sentence."""
+    folder = RunFolder(run_dir)
+    config = saved_config(folder)
+    tensors, state = load_checkpoint(folder.checkpoint)
+    check_architecture(state, config.method, config.backbone)
     chosen = pick_device(device)
-    method = method.to(chosen).to(memory_format=torch.channels_last).eval()
-    return LoadedRun(run_dir, config, dataset, augment, method, chosen, int(state["step"]))
+    built = build(replace(config, image_size=int(state["image_size"])), device=chosen,
+                  stats=(torch.tensor(state["mean"]), torch.tensor(state["std"])))
+    restore_model(tensors, built.method)
+    return LoadedRun(folder.path, config, built.dataset, built.augment, built.method.eval(), chosen, int(state["step"]))

@@ -16,11 +16,11 @@ from gui.background import run_in_background
 
 IMAGES = 4  # as many as the Session's own previews show
 DEBOUNCE_MS = 200
-SHOWN = ("dataset", "dataset_options", "method", "augment", "image_size", "seed")  # what the views depend on
+SHOWN = ("dataset", "dataset_options", "method", "augment", "image_size", "crop_size", "seed")  # what views show
 
 
 class AugmentPreviewer(QObject):
-    rendered = Signal(object)  # an engine.methods.Preview
+    rendered = Signal(object)  # engine.events.Tiles
     failed = Signal(object)  # the exception
 
     def __init__(self, parent: QObject | None = None):
@@ -74,19 +74,18 @@ class AugmentPreviewer(QObject):
         self._start()
 
     def _render(self, values: dict[str, Any], draw: int):
-        """On the render thread: load (or reuse) the dataset, augment its first test images."""
+        """On the render thread: load (or reuse) the dataset, build the run's augmentation as training builds it,
+        augment the first test images."""
         import torch
 
+        from engine.build import RunConfig, build
         from engine.data import load_dataset
-        from engine.data.augment import Augment
         from engine.methods.base import views_preview
-        from engine.run import RunConfig, channel_stats
 
         config = RunConfig.with_method_defaults(values)
         key = json.dumps([config.dataset, config.dataset_options], sort_keys=True)
         if key != self._dataset_key:
             self._dataset, self._dataset_key = load_dataset(config.dataset, config.dataset_options), key
-        images = self._dataset.test.images[:IMAGES]
-        mean, std = channel_stats(images)
-        augment = Augment(config.augment_config(), config.image_size or self._dataset.image_size, mean, std)
-        return views_preview(augment, images, torch.Generator().manual_seed(config.seed * 1000 + draw))
+        built = build(config, self._dataset, with_method=False)
+        images = built.dataset.test.images[:IMAGES]
+        return views_preview(built.augment, images, torch.Generator().manual_seed(config.seed * 1000 + draw))

@@ -2,26 +2,31 @@
 curve. Each is computed on request, off the GUI thread, with progress and a Cancel button."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
+from engine.errors import describe
 from gui.jobs import BackgroundJob
 from gui.theme import Style
 
 LINES = {"probe": ("linear probe (frozen)", "knn"), "finetuned": ("fine-tuned", "loss"),
          "supervised": ("trained from scratch", "random")}  # curve -> (legend, theme colour role)
-
-
-def describe(error: Exception) -> str:
-    from engine.run import describe as engine_describe
-
-    return engine_describe(error)
 
 
 def table(rows: list[list[str]], columns: list[str], row_names: list[str] | None = None) -> QTableWidget:

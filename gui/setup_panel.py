@@ -89,7 +89,7 @@ class SetupPanel(QWidget):
     # building
     def set_catalog(self, catalog: Catalog) -> None:
         """Fill the pickers, select RunConfig's defaults (shapes, SimCLR) and build the forms."""
-        from engine.run import RunConfig
+        from engine.build import RunConfig
 
         self.catalog = catalog
         for combo, names in ((self.dataset, catalog.datasets), (self.method, catalog.methods)):
@@ -175,8 +175,8 @@ class SetupPanel(QWidget):
 
     def check(self, values: dict[str, Any]) -> None:
         """Raise ValueError, with a sentence, unless this panel can show ``values`` and the engine accepts them."""
+        from engine.build import RunConfig
         from engine.config import from_dict
-        from engine.run import RunConfig
 
         config = RunConfig.with_method_defaults(values)
         for kind, name, known in (("dataset", config.dataset, self.catalog.datasets),
@@ -190,7 +190,7 @@ class SetupPanel(QWidget):
 
     def set_values(self, values: dict[str, Any]) -> None:
         """Show a run (a preset's or a run folder's config) that :meth:`check` accepts."""
-        from engine.run import RunConfig
+        from engine.build import RunConfig
 
         self.blockSignals(True)
         try:

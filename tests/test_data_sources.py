@@ -16,11 +16,19 @@ import torch
 from PIL import Image
 
 from engine.data import standard
-from engine.data.base import DatasetUnavailable
 from engine.data.folder import FolderConfig, load_folder
 from engine.data.split import stratified_split
-from engine.data.standard import (CIFAR10Config, DigitsConfig, FashionMNISTConfig, STL10Config, load_cifar10,
-                                  load_digits, load_fashion_mnist, load_stl10)
+from engine.data.standard import (
+    CIFAR10Config,
+    DigitsConfig,
+    FashionMNISTConfig,
+    STL10Config,
+    load_cifar10,
+    load_digits,
+    load_fashion_mnist,
+    load_stl10,
+)
+from engine.errors import DatasetUnavailable
 from tests.test_images import noise_jpeg, png_claiming
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)

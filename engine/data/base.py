@@ -10,10 +10,6 @@ from dataclasses import dataclass, field
 import torch
 
 
-class DatasetUnavailable(RuntimeError):
-    """The dataset is not on this machine; the message says, in one sentence, where to put it."""
-
-
 @dataclass
 class ImageSet:
     """One split: uint8 images and whatever ground truth the source knows."""

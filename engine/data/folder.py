@@ -9,10 +9,11 @@ from pathlib import Path
 import torch
 
 from engine.config import param
-from engine.data.base import Dataset, DatasetUnavailable
+from engine.data.base import Dataset
 from engine.data.images import ImageRejected, decode_image
 from engine.data.registry import register_dataset
 from engine.data.split import split_images
+from engine.errors import DatasetUnavailable
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".jfif", ".gif", ".bmp", ".webp", ".tif", ".tiff",
                               ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".ico"})

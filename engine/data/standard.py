@@ -13,18 +13,20 @@ import os
 import pickle
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
 from engine.config import param
-from engine.data.base import Dataset, DatasetUnavailable, ImageSet
+from engine.data.base import Dataset, ImageSet
 from engine.data.images import resize_images
 from engine.data.registry import register_dataset
 from engine.data.split import split_images
+from engine.errors import DatasetUnavailable
 
 try:
     from numpy._core.multiarray import _reconstruct

@@ -4,9 +4,9 @@ on the same data."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -17,6 +17,7 @@ from engine.eval.probe import linear_probe_predict
 from engine.eval.protocol import EvalSplit
 from engine.explore import Cancelled
 from engine.explore.embedding import EncoderSnapshot
+from engine.runfolder import RUN_JSON, RunFolder
 
 CLASSIFIERS = ("probe", "knn")
 
@@ -81,9 +82,10 @@ def runs_table(root: Path) -> list[RunSummary]:
     """Summaries of the run folders under ``root`` that have been evaluated, newest first. Folders that are not
     runs, or whose files are damaged, are left out."""
     summaries = []
-    for run_json in sorted(Path(root).glob("*/run.json"), key=lambda p: p.stat().st_mtime, reverse=True):
+    for run_json in sorted(Path(root).glob(f"*/{RUN_JSON}"), key=lambda p: p.stat().st_mtime, reverse=True):
+        folder = RunFolder(run_json.parent)
         try:
-            summary = _summarise(run_json.parent, json.loads(run_json.read_text(encoding="utf-8")))
+            summary = _summarise(folder, folder.read_info())
         except (OSError, ValueError, KeyError, TypeError):
             continue
         if summary is not None:
@@ -91,22 +93,15 @@ def runs_table(root: Path) -> list[RunSummary]:
     return summaries
 
 
-def _summarise(run_dir: Path, info: dict) -> RunSummary | None:
+def _summarise(folder: RunFolder, info: dict) -> RunSummary | None:
     latest = None
-    with open(run_dir / "metrics.jsonl", encoding="utf-8") as lines:
-        for line in lines:
-            if '"eval"' not in line:
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue  # a line cut short by a crash
-            if latest is None or record.get("final") or not latest.get("final"):
-                latest = record
+    for record in folder.records(evals_only=True):
+        if latest is None or record.get("final") or not latest.get("final"):
+            latest = record
     if latest is None:
         return None
     config = info["config"]
     data = json.dumps({"dataset": config["dataset"], "options": config.get("dataset_options", {}),
                        "size": info["dataset"]["image_size"]}, sort_keys=True)
-    return RunSummary(run_dir, config["method"], config["backbone"], config["dataset"], data, int(latest["step"]),
-                      bool(latest.get("final")), latest["eval"], latest.get("baselines", {}))
+    return RunSummary(folder.path, config["method"], config["backbone"], config["dataset"], data,
+                      int(latest["step"]), bool(latest.get("final")), latest["eval"], latest.get("baselines", {}))
