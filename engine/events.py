@@ -18,6 +18,8 @@ class Started:
     total_steps: int | None  # None when the budget is time or unlimited
     dataset: str
     train_size: int
+    image_size: int  # the side of the images the network sees, e.g. for dropped images
+    channels: int
 
 
 @dataclass(frozen=True)
@@ -49,22 +51,30 @@ class Eval:
 
 
 @dataclass(frozen=True)
-class Preview:
-    step: int
+class Tiles:
+    """Images to show in a grid: rows of uint8 (C, H, W) tiles with a caption per tile. A method's preview of its
+    pretext task and the attention overlays are both Tiles."""
+
     title: str
-    rows: tuple[tuple[torch.Tensor, ...], ...]  # uint8 (C, H, W) tiles
-    captions: tuple[tuple[str, ...], ...]
+    rows: list[list[torch.Tensor]]
+    captions: list[list[str]]
+
+
+@dataclass(frozen=True)
+class Preview:
+    """The method's pretext task on a few test images."""
+
+    step: int
+    tiles: Tiles
 
 
 @dataclass(frozen=True)
 class Attention:
     """Attention maps blended over a few test images (and any the user asked about): rows of an image and its
-    heads' overlays, uint8 (3, H, W) tiles, as Preview carries them."""
+    heads' overlays."""
 
     step: int
-    title: str
-    rows: tuple[tuple[torch.Tensor, ...], ...]
-    captions: tuple[tuple[str, ...], ...]
+    tiles: Tiles
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,14 @@ class Checkpoint:
 @dataclass(frozen=True)
 class Warning:
     message: str
+
+
+@dataclass(frozen=True)
+class Collapsed:
+    """The collapse monitor found the representation collapsed at an online evaluation (engine.eval.collapse)."""
+
+    step: int
+    reason: str
 
 
 @dataclass(frozen=True)

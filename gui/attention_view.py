@@ -8,14 +8,15 @@ the finished Session computes them on a background thread.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from gui.background import run_in_background
 from gui.preview import PreviewGrid
+from gui.theme import Style
 
 HINT = "Attention maps appear when a run starts. Then drop an image here to see where the network looks."
 
@@ -42,6 +43,7 @@ class AttentionView(QWidget):
         self.grid = PreviewGrid()
         self.grid.show_message(HINT)
         self._pending = False  # a dropped image's maps are on their way
+        self._run_image: tuple[int, int] | None = None  # (size, channels) of the run's images, from its Started event
         self._computing = False  # a finished run's maps are being computed on a background thread
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -56,13 +58,15 @@ class AttentionView(QWidget):
 
         match event:
             case events.Started():
+                self._run_image = (event.image_size, event.channels)
                 self.grid.show_message(HINT)
                 self.set_notice("")
             case events.Attention():
                 self.show_attention(event)
 
     def show_attention(self, event: Any) -> None:
-        self.grid.show_tiles(f"{event.title} (step {event.step:,})", event.rows, event.captions)
+        tiles = event.tiles
+        self.grid.show_tiles(f"{tiles.title} (step {event.step:,})", tiles.rows, tiles.captions)
         if self._pending:
             self._pending = False
             self.set_notice("")
@@ -71,8 +75,8 @@ class AttentionView(QWidget):
         self.notice.setText(text)
         self.notice.setVisible(bool(text))
 
-    def set_colors(self, background: QColor, foreground: QColor) -> None:
-        self.grid.set_colors(background, foreground)
+    def apply_style(self, style: Style) -> None:
+        self.grid.apply_style(style)
 
     # dropped files
     def dragEnterEvent(self, event) -> None:  # noqa: N802  (Qt override)
@@ -90,30 +94,30 @@ class AttentionView(QWidget):
         from engine.data.images import decode_image
 
         worker = self.worker_of()
-        session = worker.session if worker is not None else None
-        if session is None or session.dataset is None:
+        if worker is None or self._run_image is None:
             self.set_notice("Start a run first: the attention maps are the network's, so they need one.")
             return
         if self._computing:
             self.set_notice("Still computing the previous image's maps; drop it again in a moment.")
             return
-        size, channels = session.image_size, session.dataset.channels
+        size, channels = self._run_image
         self.set_notice(f"Reading {path.name} ...")
         run_in_background(self, lambda: decode_image(path, size, channels)[None],
                           lambda images: self._request(worker, path, images),
-                          lambda error: self.set_notice(f"Cannot show {path.name}: {error}."), "pretext-attention-decode")
+                          lambda error: self.set_notice(f"Cannot show {path.name}: {error}."),
+                          "pretext-attention-decode")
 
     def _request(self, worker: Any, path: Path, images: Any) -> None:
         if worker is not self.worker_of():  # a new run started meanwhile
             return
-        worker.session.request_attention(images)
+        worker.request_attention(images)
         if worker.alive:  # the training thread computes the maps between steps
             self._pending = True
             self.set_notice(f"{path.name}: its maps come with the next refresh (last row).")
             return
         self._computing = True
         self.set_notice(f"Computing the attention maps of {path.name} ...")
-        run_in_background(self, worker.session.attention, lambda event: self._computed(worker, event),
+        run_in_background(self, worker.attention, lambda event: self._computed(worker, event),
                           self._failed, "pretext-attention")
 
     def _computed(self, worker: Any, event: Any) -> None:

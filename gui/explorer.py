@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QMainWindow
 
+from engine.errors import describe
 from gui import explore_steps as steps
 from gui.drops import ImageDrops
 from gui.embedding_view import EmbeddingView
@@ -27,12 +28,6 @@ from gui.thumbnails import Tile
 
 MESSAGE_MS = 8000
 PLOTS_MIN_WIDTH = 440  # what the widened embedding view leaves to the training plots (px)
-
-
-def describe(error: Exception) -> str:
-    from engine.run import describe as engine_describe
-
-    return engine_describe(error)
 
 
 class Explorer(QObject):
@@ -85,9 +80,8 @@ class Explorer(QObject):
             QApplication.instance().aboutToQuit.connect(self.layout_worker.close)
 
     def follow(self, worker: Any) -> None:
-        """Explore the run ``worker`` trains, and show its evaluations as they come."""
+        """Explore the run ``worker`` trains (its evaluations come through :meth:`on_event`)."""
         self._explore(LiveSource(worker))
-        worker.event.connect(self._on_training_event, Qt.ConnectionType.QueuedConnection)
 
     def show_run(self, run_dir: Path) -> None:
         """Explore a saved run folder."""
@@ -109,13 +103,15 @@ class Explorer(QObject):
         if self.in_view:
             self.snapshot()
 
-    def _on_training_event(self, event: Any) -> None:
+    def on_event(self, event: Any) -> None:
+        """The evaluation panel follows the run being trained."""
         from engine import events
 
-        if isinstance(event, events.Started):
-            self.evaluation.show_run(Path(event.run_dir))
-        elif isinstance(event, events.Eval):
-            self.evaluation.add_eval(event)
+        match event:
+            case events.Started():
+                self.evaluation.show_run(Path(event.run_dir))
+            case events.Eval():
+                self.evaluation.add_eval(event)
 
     def _view_shown(self, shown: bool) -> None:
         """The first time a run's view is shown, its embedding is computed."""

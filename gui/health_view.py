@@ -74,8 +74,8 @@ class HealthView(QWidget):
                 self.clear_warning()
             case events.Eval(final=False):
                 self.add_scores(event.step, event.scores)
-            case events.Warning() if "collapsed" in event.message:
-                self.show_warning(event.message)
+            case events.Collapsed():
+                self.show_warning(f"step {event.step}: the representation has collapsed ({event.reason})")
 
     def add_scores(self, step: int, scores: dict[str, float]) -> None:
         for key, series in self.series.items():

@@ -8,14 +8,24 @@ loaded, when they are already in ``sys.modules``.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QMainWindow, QMessageBox, QStyle, QToolBar,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QMainWindow,
+    QMessageBox,
+    QStyle,
+    QToolBar,
+    QWidget,
+)
 
+from engine.errors import describe
 from gui.attention_view import AttentionView
 from gui.augment_preview import AugmentPreviewer
 from gui.background import run_in_background
@@ -40,12 +50,6 @@ class RunState(enum.Enum):
     RUNNING = "running"
     PAUSED = "paused"
     STOPPING = "stopping"
-
-
-def describe(error: Exception) -> str:
-    from engine.run import describe as engine_describe
-
-    return engine_describe(error)
 
 
 class MainWindow(QMainWindow):
@@ -82,6 +86,9 @@ class MainWindow(QMainWindow):
         self.explorer.arrange(self.preview_dock, self.explorer_dock, self.evaluation_dock)
         self.status = RunStatusBar()
         self.setStatusBar(self.status)
+        # every view takes the engine events it shows through its on_event, in this order
+        self.event_views = (self.plots, self.status, self.preview, self.attention_view, self.health_view,
+                            self.explorer)
         self.previewer = AugmentPreviewer(self)
         self._build_actions()
 
@@ -230,7 +237,7 @@ class MainWindow(QMainWindow):
 
     # runs
     def start_run(self) -> None:
-        from engine.run import RunConfig
+        from engine.build import RunConfig
 
         if self.state is not RunState.IDLE:
             return
@@ -244,16 +251,17 @@ class MainWindow(QMainWindow):
         self._launch(lambda worker: worker.start_new(config))
 
     def continue_run(self) -> None:
-        from engine.checkpoint import read_state
-        from engine.run import CHECKPOINT
+        from engine.runfolder import RunFolder
 
         if self.state is not RunState.IDLE or self.run_dir is None:
             return
         budget = self.setup.budget.values()
         try:
-            state = read_state(self.run_dir / CHECKPOINT)
+            state = RunFolder(self.run_dir).checkpoint_state()
+            if state is None:
+                raise ValueError(f"{self.run_dir} has no checkpoint to continue from")
         except ValueError as e:
-            self.show_error("Cannot continue", str(e))
+            self.show_error("Cannot continue", describe(e))
             return
         if (budget["steps"] and state["step"] >= budget["steps"]) or \
                 (budget["minutes"] and state["elapsed"] >= 60 * budget["minutes"]):
@@ -297,43 +305,16 @@ class MainWindow(QMainWindow):
     def _on_event(self, event: Any) -> None:
         from engine import events
 
-        for view in (self.attention_view, self.health_view):  # each takes the events it shows
+        for view in self.event_views:
             view.on_event(event)
         match event:
-            case events.Step():
-                self.plots.add_losses(event.steps, event.losses)
-                self.plots.add_lr([event.step], [event.lr])
-                self.status.show_step(event.step, event.epoch, event.images_per_s, event.eta_s)
-            case events.Eval():
-                self._show_eval(event)
-            case events.Preview():
-                self.preview.show_tiles(event.title, event.rows, event.captions)
-            case events.Checkpoint():
-                self.status.show_checkpoint(event.step, event.path)
-            case events.Status():
-                self.status.showMessage(event.message + " ...")
             case events.Started():
                 self.run_dir = Path(event.run_dir)
-                self.status.show_device(event.device)
-                self.status.showMessage(f"Training {event.config['method']} on {event.dataset} "
-                                        f"({event.train_size:,} images); run folder {event.run_dir}", 10000)
-            case events.Warning():
-                self.status.showMessage(f"Warning: {event.message}", 15000)
             case events.Error():
                 self.show_error("Training failed", event.message + "\n\nThe run folder keeps what was learnt "
                                 "up to the failure.", event.details)
             case events.Finished():
                 self._finished(event)
-
-    def _show_eval(self, event: Any) -> None:
-        if "knn" not in event.scores:
-            return
-        baselines = {name: scores["knn"] for name, scores in event.baselines.items() if "knn" in scores}
-        self.plots.add_accuracy(event.step, event.scores["knn"], baselines, final=event.final)
-        if event.final:
-            scores = ", ".join(f"{k} {v:.1%}" for k, v in event.scores.items())
-            raw = ", ".join(f"{name} {s.get('knn', 0):.1%}" for name, s in event.baselines.items())
-            self.status.showMessage(f"Final evaluation: {scores} (kNN baselines: {raw})")
 
     def _finished(self, event: Any) -> None:
         self.worker.wait(1.0)  # the thread returns right after its last event
@@ -436,8 +417,8 @@ class MainWindow(QMainWindow):
         style = Style(light=self.light_action.isChecked(), presenter=self.presenter_action.isChecked())
         self.app_font.apply(style.presenter)
         self.plots.apply_style(style)
-        self.preview.set_colors(style.background, style.foreground)
-        self.attention_view.set_colors(style.background, style.foreground)
+        self.preview.apply_style(style)
+        self.attention_view.apply_style(style)
         self.health_view.apply_style(style)
         self.explorer.apply_style(style)
         self.toolbar.setIconSize(QSize(32, 32) if style.presenter else QSize(20, 20))

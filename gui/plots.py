@@ -7,6 +7,7 @@ coalesced, so a run of a million steps costs what a run of a few thousand does.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
@@ -160,6 +161,18 @@ class TrainingPlots(pg.GraphicsLayoutWidget):
             line.setVisible(False)
             self.accuracy_legend.getLabel(self.baseline_keys[name]).setText(BASELINES[name])
         self._draw()
+
+    def on_event(self, event: Any) -> None:
+        """Losses and the learning rate per step, kNN accuracy per evaluation beside its baselines."""
+        from engine import events
+
+        match event:
+            case events.Step():
+                self.add_losses(event.steps, event.losses)
+                self.add_lr([event.step], [event.lr])
+            case events.Eval() if "knn" in event.scores:
+                baselines = {name: scores["knn"] for name, scores in event.baselines.items() if "knn" in scores}
+                self.add_accuracy(event.step, event.scores["knn"], baselines, final=event.final)
 
     def add_losses(self, steps, losses) -> None:
         self.loss.extend(steps, losses)

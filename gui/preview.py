@@ -1,10 +1,14 @@
 """The preview panel: rows of image tiles (an image and its views, or a pretext task) with a caption per tile."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from PySide6.QtCore import QRect, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter
 from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from gui.theme import Style
 
 GAP = 6  # pixels between tiles
 MIN_CAPTION_PT = 7.0
@@ -37,9 +41,16 @@ class PreviewGrid(QWidget):
     def minimumSizeHint(self) -> QSize:  # noqa: N802  (Qt override)
         return QSize(160, 160)
 
-    def set_colors(self, background: QColor, foreground: QColor) -> None:
-        self.background, self.foreground = background, foreground
+    def apply_style(self, style: Style) -> None:
+        self.background, self.foreground = style.background, style.foreground
         self.update()
+
+    def on_event(self, event: Any) -> None:
+        """The method's preview of its pretext task, as the run sends it."""
+        from engine import events
+
+        if isinstance(event, events.Preview):
+            self.show_tiles(event.tiles.title, event.tiles.rows, event.tiles.captions)
 
     def show_tiles(self, title: str, rows, captions) -> None:
         """``rows`` of uint8 (C, H, W) tensors, ``captions`` alike."""

@@ -1,21 +1,18 @@
 """Where the explorer's encoder comes from: the run training now, or a saved run folder.
 
 ``take()`` runs on a background thread and returns a :class:`Subject`: a frozen copy of the encoder
-(``EncoderSnapshot``) with the dataset it embeds. A live run's copy is taken on the training thread between two
-steps (``TrainingWorker.call_between_steps``), or at once when the run is paused or over; a saved run is loaded
-once and reused.
+(``EncoderSnapshot``) with the dataset it embeds. A live run's copy comes from ``TrainingWorker.take_snapshot``
+(between two steps, or at once when the run is paused or over); a saved run is loaded once and reused.
 """
 from __future__ import annotations
 
 import threading
-from concurrent.futures import Future, TimeoutError
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from gui.worker import TrainingWorker
-
-POLL_S = 0.25  # how often a waiting take() checks for cancellation, a pause or the run's end
 
 
 @dataclass(frozen=True)
@@ -40,42 +37,11 @@ class LiveSource:
 
     @property
     def run_dir(self) -> Path | None:
-        session = self.worker.session
-        return None if session is None else session.run_dir
+        return self.worker.run_dir
 
     def take(self, cancelled: Callable[[], bool]) -> Subject:
-        from engine.explore import Cancelled
-
-        future: Future = Future()
-
-        def on_training_thread(session: Any) -> None:
-            if session.method is None:  # still setting up: at a later event
-                self.worker.call_between_steps(on_training_thread)
-            elif future.set_running_or_notify_cancel():  # False: taken meanwhile, or cancelled
-                try:
-                    future.set_result(self._snapshot(session))
-                except Exception as e:  # noqa: BLE001  (the explorer shows it; training goes on)
-                    future.set_exception(e)
-
-        self.worker.call_between_steps(on_training_thread)
-        while not cancelled():
-            session = self.worker.session
-            if session.method is None and not self.worker.alive:
-                raise ValueError("the run ended before its network was built")
-            if session.method is not None and (session.paused or not self.worker.alive) and future.cancel():
-                return self._snapshot(session)  # no step in progress: copy it here
-            try:
-                return future.result(POLL_S)
-            except TimeoutError:
-                pass
-        future.cancel()
-        raise Cancelled("snapshot cancelled")
-
-    @staticmethod
-    def _snapshot(session: Any) -> Subject:
-        from engine.explore.embedding import EncoderSnapshot
-
-        return _subject(EncoderSnapshot.of_session(session), session.dataset, session.run_dir, session.config.method)
+        snapshot, dataset, run_dir, method = self.worker.take_snapshot(cancelled)
+        return _subject(snapshot, dataset, run_dir, method)
 
 
 class SavedSource:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
@@ -26,6 +27,31 @@ class RunStatusBar(QStatusBar):
             label.setContentsMargins(10, 0, 10, 0)
             self.addPermanentWidget(label)
         self.clear_run()
+
+    def on_event(self, event: Any) -> None:
+        """The run's progress in the fields, what it is doing in the message."""
+        from engine import events
+
+        match event:
+            case events.Step():
+                self.show_step(event.step, event.epoch, event.images_per_s, event.eta_s)
+            case events.Checkpoint():
+                self.show_checkpoint(event.step, event.path)
+            case events.Status():
+                self.showMessage(event.message + " ...")
+            case events.Started():
+                self.show_device(event.device)
+                self.showMessage(f"Training {event.config['method']} on {event.dataset} "
+                                 f"({event.train_size:,} images); run folder {event.run_dir}", 10000)
+            case events.Warning():
+                self.showMessage(f"Warning: {event.message}", 15000)
+            case events.Collapsed():
+                self.showMessage(f"Warning: step {event.step}: the representation has collapsed ({event.reason})",
+                                 15000)
+            case events.Eval(final=True) if "knn" in event.scores:
+                scores = ", ".join(f"{k} {v:.1%}" for k, v in event.scores.items())
+                raw = ", ".join(f"{name} {s.get('knn', 0):.1%}" for name, s in event.baselines.items())
+                self.showMessage(f"Final evaluation: {scores} (kNN baselines: {raw})")
 
     def clear_run(self) -> None:
         for name, text in (("step", "step -"), ("epoch", "epoch -"), ("speed", "- img/s"), ("eta", "ETA --:--"),

@@ -12,20 +12,26 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Callable
+from concurrent.futures import Future, TimeoutError
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+SNAPSHOT_POLL_S = 0.25  # how often a waiting take_snapshot() checks for cancellation, a pause or the run's end
+
 
 class TrainingWorker(QObject):
-    """One run. Control calls are safe from the GUI thread at any time; they reach the Session between steps."""
+    """One run. Control calls are safe from the GUI thread at any time; they reach the Session between steps.
+    Views never touch the Session: what they need comes in its events (``Started`` carries the image size and
+    channels) or through the calls below."""
 
     event = Signal(object)  # an engine.events instance, emitted on the training thread, delivered on the GUI thread
 
     def __init__(self) -> None:
         super().__init__()
-        self.session = None
+        self._session = None
         self._thread: threading.Thread | None = None
         self._between_steps: queue.SimpleQueue = queue.SimpleQueue()  # calls for the training thread
 
@@ -42,7 +48,7 @@ class TrainingWorker(QObject):
         self._start(Session.from_run_dir(run_dir, self._on_event, **overrides))
 
     def _start(self, session: Any) -> None:
-        self.session = session
+        self._session = session
         self._thread = threading.Thread(target=session.run, name="pretext-training", daemon=True)
         self._thread.start()
 
@@ -50,27 +56,76 @@ class TrainingWorker(QObject):
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def run_dir(self) -> Path | None:
+        return None if self._session is None else self._session.run_dir
+
     def pause(self) -> None:
-        self.session.pause()
+        self._session.pause()
 
     def resume(self) -> None:
-        self.session.resume()
+        self._session.resume()
 
     def stop(self) -> None:
-        self.session.stop()
+        self._session.stop()
 
     def request_preview(self) -> None:
-        self.session.request_preview()
+        self._session.request_preview()
+
+    def request_attention(self, images: Any) -> None:
+        """Add uint8 images at the run's size (``Started.image_size``) to every later attention refresh."""
+        self._session.request_attention(images)
+
+    def attention(self) -> Any:
+        """The attention overlays now (an ``events.Attention``): for a run that has ended, on any thread."""
+        return self._session.attention()
+
+    def take_snapshot(self, cancelled: Callable[[], bool]) -> tuple[Any, Any, Path, str]:
+        """An ``EncoderSnapshot`` of the run's method with its dataset, run folder and method name. The copy is
+        taken on the training thread between two steps, or here at once when the run is paused or over (no step
+        in progress). Blocks until then; raises ``Cancelled`` once ``cancelled()``. Call it off the GUI thread."""
+        from engine.explore import Cancelled
+
+        future: Future = Future()
+
+        def on_training_thread(session: Any) -> None:
+            if session.method is None:  # still setting up: at a later event
+                self.call_between_steps(on_training_thread)
+            elif future.set_running_or_notify_cancel():  # False: taken meanwhile, or cancelled
+                try:
+                    future.set_result(self._snapshot())
+                except Exception as e:  # noqa: BLE001  (the explorer shows it; training goes on)
+                    future.set_exception(e)
+
+        self.call_between_steps(on_training_thread)
+        session = self._session
+        while not cancelled():
+            if session.method is None and not self.alive:
+                raise ValueError("the run ended before its network was built")
+            if session.method is not None and (session.paused or not self.alive) and future.cancel():
+                return self._snapshot()
+            try:
+                return future.result(SNAPSHOT_POLL_S)
+            except TimeoutError:
+                pass
+        future.cancel()
+        raise Cancelled("snapshot cancelled")
+
+    def _snapshot(self) -> tuple[Any, Any, Path, str]:
+        from engine.explore.embedding import EncoderSnapshot
+
+        session = self._session
+        return EncoderSnapshot.of_session(session), session.dataset, session.run_dir, session.config.method
 
     def call_between_steps(self, call: Callable[[Any], None]) -> None:
         """``call(session)`` on the training thread at the session's next event, between two steps (the model
-        is never half-updated there); e.g. the explorer copies the encoder. Safe from any thread."""
+        is never half-updated there). Safe from any thread."""
         self._between_steps.put(call)
 
     def _on_event(self, event: Any) -> None:
         """On the training thread: the calls waiting for it, then the event on its way to the GUI thread."""
         for _ in range(self._between_steps.qsize()):
-            self._between_steps.get_nowait()(self.session)
+            self._between_steps.get_nowait()(self._session)
         self.event.emit(event)
 
     def wait(self, timeout_s: float) -> bool:

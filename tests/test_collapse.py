@@ -73,8 +73,7 @@ def test_the_session_reports_the_monitor_and_warns_on_collapse_only(tmp_path, mo
     evals = [e for e in seen if isinstance(e, events.Eval)]
     assert [e.step for e in evals] == [0, 60] and collapse.GRACE_STEPS <= 60
     assert all({"knn", "std", "rank", "alignment", "uniformity"} <= set(e.scores) for e in evals)
-    warnings = [e.message for e in seen if isinstance(e, events.Warning) and "collapsed" in e.message]
-    assert bool(warnings) == warns
+    assert bool([e for e in seen if isinstance(e, events.Collapsed)]) == warns
 
 
 @pytest.mark.parametrize("method,data", [("rotnet", {"dataset": "digits", "dataset_options": {}, "image_size": 16}),
@@ -96,7 +95,7 @@ def test_healthy_runs_raise_no_collapse_warning_after_the_grace_period(tmp_path,
     session.run()
     last = [e for e in seen if isinstance(e, events.Eval)][-1]
     assert last.step == collapse.GRACE_STEPS and last.scores["rank"] > collapse.COLLAPSE_RANK
-    assert not [e.message for e in seen if isinstance(e, events.Warning)], last.scores
+    assert not [e for e in seen if isinstance(e, (events.Warning, events.Collapsed))], last.scores
 
 
 @pytest.mark.parametrize("momentum,warns", [(0.99, False), (0.0, True)])
@@ -104,7 +103,8 @@ def test_dino_reports_a_collapse_only_once_its_ema_teacher_has_caught_up(tmp_pat
     """The monitor reads DINO's teacher, which trails the student by about 1 / (1 - m) steps: at step 60 a collapsed
     reading is reported with m = 0 (no lag) but not with m = 0.99 (100 steps behind, still near its initialisation)."""
     monkeypatch.setattr(run, "STEP_EVENT_INTERVAL", 0.0)
-    monkeypatch.setattr(collapse, "monitor", lambda *args, **kwargs: ({"std": 0.0, "rank": 1.0}, "effective rank 1.00 < 3"))
+    collapsed = ({"std": 0.0, "rank": 1.0}, "effective rank 1.00 < 3")
+    monkeypatch.setattr(collapse, "monitor", lambda *args, **kwargs: collapsed)
 
     def on_event(event):
         seen.append(event)
@@ -117,4 +117,4 @@ def test_dino_reports_a_collapse_only_once_its_ema_teacher_has_caught_up(tmp_pat
     session = Session(cfg, tmp_path / "run", on_event)
     session.run()
     assert collapse.GRACE_STEPS < 60 < session.method.monitor_grace_steps or momentum == 0.0
-    assert bool([e for e in seen if isinstance(e, events.Warning) and "collapsed" in e.message]) == warns
+    assert bool([e for e in seen if isinstance(e, events.Collapsed)]) == warns

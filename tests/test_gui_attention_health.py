@@ -97,7 +97,7 @@ def test_eval_events_fill_the_health_plots_and_a_collapse_raises_a_banner_until_
 
     window._on_event(events.Warning("step 7: loss or gradients are not finite; step skipped"))
     assert not health.warning_shown  # only collapse raises the banner
-    window._on_event(events.Warning("step 100: the representation has collapsed (effective rank 1.20 < 3)"))
+    window._on_event(events.Collapsed(100, "effective rank 1.20 < 3"))
     assert health.warning_shown and "effective rank 1.20" in health.banner.text()
     assert health.banner.isVisible()  # visible in the window, not only in the status bar
 

@@ -34,12 +34,14 @@ def test_overlays_come_with_the_previews_and_requested_images_join_them_even_whi
     session = Session(from_dict(RunConfig, {**SMALL, "steps": 0}), tmp_path, on_event)  # until stopped
     assert session.run().reason == "stopped" and session.step == 1  # no step trained while paused
     first, requested = [e for e in seen if isinstance(e, events.Attention)]
-    assert [row[0] for row in first.captions] == ["image"] * 4 and first.step == 0
+    assert first.step == 0
+    first, requested = first.tiles, requested.tiles
+    assert [row[0] for row in first.captions] == ["image"] * 4
     assert [len(row) for row in first.rows] == [2] * 4 and first.rows[0][1].shape == (3, 16, 16)
     assert first.rows[0][1].dtype == torch.uint8 and "Activation-based" in first.title
     assert [row[0] for row in requested.captions] == ["image"] * 4 + ["dropped"]
     assert torch.equal(requested.rows[4][0], torch.full((3, 16, 16), 200, dtype=torch.uint8))
-    assert len(session.attention().rows) == 5  # after the run, on any thread
+    assert len(session.attention().tiles.rows) == 5  # after the run, on any thread
 
 
 def test_requests_must_fit_the_run(tmp_path):

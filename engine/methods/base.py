@@ -19,6 +19,7 @@ from torch import nn
 from engine.data.augment import Augment
 from engine.eval import collapse
 from engine.eval.attention import attention_maps, overlay_tiles
+from engine.events import Tiles
 
 
 @dataclass
@@ -28,17 +29,8 @@ class StepOutput:
     logs: dict[str, float] = field(default_factory=dict)
 
 
-@dataclass
-class Preview:
-    """Images that show the pretext task: rows of uint8 (C, H, W) tiles with a caption per tile."""
-
-    title: str
-    rows: list[list[torch.Tensor]]
-    captions: list[list[str]]
-
-
 def views_preview(augment: Augment, images: torch.Tensor, rng: torch.Generator, n_views: int = 2,
-                  n_local: int = 0) -> Preview:
+                  n_local: int = 0) -> Tiles:
     """Each image beside its augmented views (multi-crop local views enlarged to the image size): what a
     view-invariance method is asked to match."""
     original = augment.unnormalize(augment.prepare(images)).cpu()
@@ -47,17 +39,17 @@ def views_preview(augment: Augment, images: torch.Tensor, rng: torch.Generator, 
              for v in augment.views(images, n_views, rng, n_local=n_local)]
     rows = [[original[i]] + [v[i] for v in views] for i in range(len(images))]
     names = ["image"] + [f"view {k + 1}" for k in range(n_views)] + [f"local {k + 1}" for k in range(n_local)]
-    return Preview("Augmented views", rows, [names] * len(images))
+    return Tiles("Augmented views", rows, [names] * len(images))
 
 
-def attention_overlays(method: Method, images: torch.Tensor, names: list[str]) -> Preview:
+def attention_overlays(method: Method, images: torch.Tensor, names: list[str]) -> Tiles:
     """Each uint8 image (named in ``names``) beside its attention heat maps blended over it, one per head."""
     maps = method.attention(images)
     tiles = overlay_tiles(images, maps).cpu()
     heads = maps.shape[1]
     title = "Last-block [CLS] attention per head" if heads > 1 else "Activation-based attention map"
     head_names = [f"head {k + 1}" for k in range(heads)] if heads > 1 else ["attention"]
-    return Preview(title, [list(row) for row in tiles], [[name] + head_names for name in names])
+    return Tiles(title, [list(row) for row in tiles], [[name] + head_names for name in names])
 
 
 class Method(nn.Module):
@@ -105,7 +97,7 @@ class Method(nn.Module):
         return collapse.GRACE_STEPS
 
     @torch.no_grad()
-    def preview(self, images: torch.Tensor, rng: torch.Generator) -> Preview:
+    def preview(self, images: torch.Tensor, rng: torch.Generator) -> Tiles:
         """The pretext task shown in the window: by default each image beside its augmented views (and up to four
         multi-crop local views), what a view-invariance method is asked to match."""
         return views_preview(self.augment, images, rng, n_local=min(getattr(self.config, "local_crops", 0), 4))

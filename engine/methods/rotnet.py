@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.config import param
-from engine.methods.base import Method, Preview, StepOutput, register_method
+from engine.methods.base import Method, StepOutput, Tiles, register_method
 from engine.nets.heads import MLPHead
 
 ANGLES = (0, 90, 180, 270)
@@ -50,7 +50,7 @@ class RotNet(Method):
         return StepOutput(loss, h[: len(images)].detach(), {"rotation_acc": accuracy})
 
     @torch.no_grad()
-    def preview(self, images: torch.Tensor, rng: torch.Generator) -> Preview:
+    def preview(self, images: torch.Tensor, rng: torch.Generator) -> Tiles:
         """Each image's four rotations with the predicted angle and its confidence."""
         x = self.augment.prepare(images)
         rotated, labels = rotations(x)
@@ -65,4 +65,4 @@ class RotNet(Method):
             idx = [k * n + i for k in range(4)]
             rows.append([tiles[j] for j in idx])
             captions.append([f"{ANGLES[int(probs[j].argmax())]}° {probs[j].max():.0%}" for j in idx])
-        return Preview("Rotations and predicted angle (confidence)", rows, captions)
+        return Tiles("Rotations and predicted angle (confidence)", rows, captions)
