@@ -2,17 +2,21 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
+import typing
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from engine import events
-from engine.checkpoint import CheckpointError
-from engine.data import DatasetUnavailable
+from engine.errors import CheckpointError, DatasetUnavailable, describe
 from engine.run import RunConfig, Session
+
+EXPECTED = (ValueError, CheckpointError, DatasetUnavailable)  # bad settings, files or data: one sentence, exit 2
+NOT_FLAGS = ("dataset_options", "method_options", "augment")  # set with --set GROUP.NAME=VALUE
 
 
 def parse_settings(pairs: list[str]) -> dict[str, dict[str, str]]:
@@ -32,7 +36,9 @@ def format_time(seconds: float | None) -> str:
     if seconds is None:
         return "--:--"
     seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
+    if seconds >= 3600:
+        return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+    return f"{seconds // 60}:{seconds % 60:02d}"
 
 
 class ConsoleReporter:
@@ -79,8 +85,8 @@ class ConsoleReporter:
                 self.line(f"warning: {message}")
             case events.Error(message=message):
                 self.line(f"error: {message}")
-            case events.Checkpoint(step=step, path=path):
-                pass
+            case events.Collapsed(step=step, reason=reason):
+                self.line(f"warning: step {step}: the representation has collapsed ({reason})")
             case events.Finished(reason=reason, step=step):
                 self.line(f"Run {reason} at step {step}.")
 
@@ -105,16 +111,12 @@ def train(args: argparse.Namespace) -> int:
             overrides = {k: v for k, v in (("steps", args.steps), ("minutes", args.minutes)) if v is not None}
             session = Session.from_run_dir(Path(args.resume), reporter, **overrides)
         else:
-            values: dict[str, Any] = {"method": args.method, "dataset": args.dataset, "backbone": args.backbone,
-                                      **parse_settings(args.set)}
-            for name in ("steps", "minutes", "batch_size", "device", "lr", "seed", "image_size", "crop_size",
-                         "precision"):
-                if getattr(args, name) is not None:
-                    values[name] = getattr(args, name)
+            values: dict[str, Any] = parse_settings(args.set)
+            values.update({f.name: getattr(args, f.name) for f in config_flags() if getattr(args, f.name) is not None})
             if args.steps and args.minutes is None:
                 values["minutes"] = 0.0
             session = Session(RunConfig.with_method_defaults(values), Path(args.out) if args.out else None, reporter)
-    except (ValueError, CheckpointError, DatasetUnavailable) as e:
+    except EXPECTED as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     start = time.perf_counter()
@@ -132,14 +134,14 @@ def train(args: argparse.Namespace) -> int:
 def evaluate(args: argparse.Namespace) -> int:
     reporter = ConsoleReporter()
     try:
-        session = Session.from_run_dir(Path(args.run_dir), reporter, eval_every_s=0.0)
-    except (ValueError, CheckpointError) as e:
+        Session.from_run_dir(Path(args.run_dir), reporter, eval_every_s=0.0).evaluate()
+    except EXPECTED as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    status = 0 if session.evaluate().reason == "completed" else 1
-    if args.umap or args.export:
-        status = max(status, explore(args))
-    return status
+    except Exception as e:  # noqa: BLE001  (a bug: its type is named, the traceback would only scare)
+        print(f"error: {describe(e)}", file=sys.stderr)
+        return 1
+    return explore(args) if args.umap or args.export else 0
 
 
 def explore(args: argparse.Namespace) -> int:
@@ -151,7 +153,7 @@ def explore(args: argparse.Namespace) -> int:
         written = explore_run(Path(args.run_dir), Path(args.umap) if args.umap else None,
                               Path(args.export) if args.export else None, args.points,
                               lambda text: print(text + " ...", file=sys.stderr))
-    except (ValueError, CheckpointError, DatasetUnavailable, LayoutError) as e:
+    except (*EXPECTED, LayoutError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print("Wrote " + ", ".join(str(p) for p in written))
@@ -175,7 +177,7 @@ def attention(args: argparse.Namespace) -> int:
         else:
             test = run.dataset.test
             images, masks = test.images[:args.images], None if test.masks is None else test.masks[:args.images]
-    except (ValueError, CheckpointError, DatasetUnavailable) as e:  # ImageRejected is a ValueError
+    except EXPECTED as e:  # ImageRejected is a ValueError
         print(f"error: {e}", file=sys.stderr)
         return 2
     maps = run.method.attention(images.to(run.device)).cpu()
@@ -194,27 +196,36 @@ def attention(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def config_flags() -> list[dataclasses.Field]:
+    """The RunConfig fields that are ``train`` flags (``--batch-size`` for ``batch_size``, ...)."""
+    return [f for f in dataclasses.fields(RunConfig) if f.name not in NOT_FLAGS]
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """A flag per RunConfig field, with its type, choices and help from the field's ``param()`` metadata, so a new
+    field reaches the CLI as it reaches the window's form. Flags left out keep the method's or the field's default."""
     from engine.data import dataset_sources
     from engine.methods import METHODS
-    from engine.nets import BACKBONES
 
+    registries = {"method": METHODS, "dataset": dataset_sources()}
+    hints = typing.get_type_hints(RunConfig)
+    for f in config_flags():
+        flag, kind = "--" + f.name.replace("_", "-"), hints[f.name]
+        choices = sorted(registries[f.name]) if f.name in registries else f.metadata["choices"]
+        by_method = any(f.name in method.train_defaults for method in METHODS.values())
+        help_text = f"{f.metadata['help']} (default: {f.default}" + (", or the method's)" if by_method else ")")
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, help=help_text)
+        else:
+            parser.add_argument(flag, type=kind, choices=choices, help=help_text,
+                                metavar=None if choices else f.name.upper())
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="main.py", description="Pretext: self-supervised learning, headless.")
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a method and evaluate it")
-    t.add_argument("--method", default="simclr", choices=sorted(METHODS))
-    t.add_argument("--dataset", default="shapes", choices=sorted(dataset_sources()))
-    t.add_argument("--backbone", default="convnet", choices=sorted(BACKBONES))
-    t.add_argument("--minutes", type=float, help="time budget (default 3)")
-    t.add_argument("--steps", type=int, help="step budget (instead of minutes)")
-    t.add_argument("--batch-size", type=int)
-    t.add_argument("--image-size", type=int)
-    t.add_argument("--crop-size", type=int, help="resolution of the training views (default: the image size)")
-    t.add_argument("--lr", type=float)
-    t.add_argument("--seed", type=int)
-    t.add_argument("--device", help="auto, cpu, cuda or mps")
-    t.add_argument("--precision", choices=("auto", "bf16", "fp32"),
-                   help="bf16 mixed precision (auto: where the hardware computes it natively) or fp32")
+    add_config_flags(t)
     t.add_argument("--out", help="run folder (default: ~/pretext-runs/<time>-<method>-<dataset>)")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its checkpoint")
     t.add_argument("--set", action="append", default=[], metavar="GROUP.NAME=VALUE",
