@@ -27,7 +27,7 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
     """The dtype for mixed-precision training (``torch.autocast``), or None for plain float32.
 
     ``auto`` picks bfloat16 where the hardware computes it natively: CUDA GPUs that support it, and CPUs whose
-    oneDNN kernels use AVX-512 BF16 / AMX (measured 1.75x on the SimCLR step, bench/step_variants.py); elsewhere
+    oneDNN kernels use AVX-512 BF16 / AMX (bench/step_variants.py measures the gain); elsewhere
     (older CPUs, MPS) bfloat16 is emulated or unsupported, so float32 is faster."""
     if precision == "fp32":
         return None

@@ -103,8 +103,8 @@ def _to_rgb(im: Image.Image) -> Image.Image:
 
 def _square(im: Image.Image, size: int) -> torch.Tensor:
     """Centre crop to a square, then resize to ``size`` with an antialiasing filter; a large image is first
-    box-averaged to within 3x of ``size`` (``reducing_gap``: 19 -> 6 ms for a 2000 x 1500 image, pixels within
-    0.3 grey levels on average of the plain resize)."""
+    box-averaged to within 3x of ``size`` (``reducing_gap``: about 3x faster for a photo, pixels within a fraction
+    of a grey level of the plain resize; bench/README.md)."""
     w, h = im.size
     side = min(w, h)
     left, top = (w - side) // 2, (h - side) // 2

@@ -1,7 +1,7 @@
 """Backbones (registry) and heads."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -20,7 +20,7 @@ BACKBONE_HELP = {
     "convnet": "small 4-stage convnet, fast on a laptop CPU (default)",
     "convnet-grid": "the small convnet with 2x2-pooled features (1024-d): keeps the layout of centred images "
                     "(Fashion-MNIST, digits)",
-    "resnet18": "ResNet-18 with the CIFAR stem: stronger, ~25x slower on CPU",
+    "resnet18": "ResNet-18 with the CIFAR stem: stronger, far slower on a CPU (for a GPU)",
     "vit-tiny": "tiny ViT (patch 4, width 192, depth 6) with readable attention (for DINO)",
 }
 
