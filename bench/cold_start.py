@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def child(t0: float) -> None:
     """What ``python main.py`` does, plus two clocks: the first paint and the engine being ready."""
     sys.path.insert(0, str(ROOT))
-    import main  # noqa: F401  (its environment settings, as the app starts)
     from PySide6.QtCore import QEvent, QObject
 
+    import main  # noqa: F401  (its environment settings, as the app starts)
     from gui.app import open_window
 
     marks: dict[str, float] = {}

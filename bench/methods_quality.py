@@ -112,7 +112,8 @@ def main() -> None:
                 s, b, h = r["scores"], r["baselines"], r.get("health", {})
                 emit(f"{dataset:<14}{method:<14}{r['steps']:>7}{r['pairs_per_s']:>9.0f}{s['knn']:>8.1%}{s['probe']:>8.1%}"
                      f"{b['raw']['knn']:>9.1%}{b['random']['knn']:>9.1%}{b['raw']['probe']:>9.1%}"
-                     f"{b['random']['probe']:>9.1%}  {h.get('std', float('nan')):>7.4f}{h.get('rank', float('nan')):>7.1f}"
+                     f"{b['random']['probe']:>9.1%}  "
+                     f"{h.get('std', float('nan')):>7.4f}{h.get('rank', float('nan')):>7.1f}"
                      f"  {r['load'][0]:.1f}/{r['load'][1]:.1f}")
                 for w in r["warnings"][:3]:
                     emit(f"    warning: {w}")

@@ -59,7 +59,8 @@ def main() -> None:
             s, b = r["scores"], r["baselines"]
             print(f"{dataset:<14} {label:>10} {extra or ''}  {r['steps']:6d} steps  {r['images_per_s']:6.0f} img/s  "
                   f"kNN {s['knn']:.1%} (raw {b['raw']['knn']:.1%}, random {b['random']['knn']:.1%})  "
-                  f"probe {s['probe']:.1%} (raw {b['raw']['probe']:.1%}, random {b['random']['probe']:.1%})", flush=True)
+                  f"probe {s['probe']:.1%} (raw {b['raw']['probe']:.1%}, random {b['random']['probe']:.1%})",
+                  flush=True)
             print("    online kNN curve (step, acc on the eval subset): "
                   + ", ".join(f"{step}:{acc:.1%}" for step, acc in r["curve"]), flush=True)
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.data.augment import Augment, AugmentConfig  # noqa: E402
 from engine.data.shapes import generate  # noqa: E402
-from engine.explore.embedding import EncoderSnapshot, Embedding  # noqa: E402
+from engine.explore.embedding import Embedding, EncoderSnapshot  # noqa: E402
 from engine.explore.query import query  # noqa: E402
 from engine.methods import METHODS  # noqa: E402
 from engine.nets import build_backbone  # noqa: E402

@@ -37,9 +37,9 @@ def throughput(run_dir: Path) -> float:
 def window_child(seconds: float) -> None:
     """Train in the window with a 10 ms timer ticking on the GUI thread; print the gaps and the throughput."""
     sys.path.insert(0, str(ROOT))
-    import main  # noqa: F401  (its environment settings, as the app starts)
     from PySide6.QtCore import QEventLoop, Qt, QTimer
 
+    import main  # noqa: F401  (its environment settings, as the app starts)
     from gui.app import open_window
     from gui.main_window import RunState
 

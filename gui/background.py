@@ -7,7 +7,8 @@ been deleted in the meantime (a window closed while its preview rendered).
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import shiboken6
 from PySide6.QtCore import QObject, Qt, Signal, Slot

@@ -70,7 +70,7 @@ class AccuracyView(QWidget):
             bar.setOpts(brush=pg.mkBrush(colour), pen=pg.mkPen(colour))
         self.legend.setLabelTextColor(style.foreground)
         self.legend.setLabelTextSize(f"{style.font_pt}pt")
-        for sample, label in self.legend.items:
+        for _sample, label in self.legend.items:
             label.setText(label.text)
 
 

@@ -3,9 +3,10 @@ snapshot's embedding with its PCA view, the UMAP view, colourings, a point's nei
 queries. No Qt here; the engine is imported inside the functions (the window opens before PyTorch loads)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

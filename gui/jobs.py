@@ -8,7 +8,8 @@ only the newest run's progress and outcome reach the GUI thread.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 

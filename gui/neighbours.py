@@ -2,8 +2,8 @@
 images with their cosine similarity, and a message naming the files that could not be used and why."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape
-from typing import Callable
 
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 

@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_engine_imports_no_qt_module():
     code = ("import sys, engine.run, engine.cli, engine.data, engine.methods, engine.nets, engine.eval.protocol\n"
             "from engine.data import dataset_sources; dataset_sources()\n"
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'PyQt5', 'PyQt6', 'pyqtgraph', 'shiboken6', 'gui')]\n"
+            "qt = ('PySide6', 'PyQt5', 'PyQt6', 'pyqtgraph', 'shiboken6', 'gui')\n"
+            "bad = [m for m in sys.modules if m.split('.')[0] in qt]\n"
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -20,4 +21,11 @@ def test_engine_imports_no_qt_module():
 def test_import_linter_contract_holds():
     lint = Path(sys.executable).with_name("lint-imports")
     result = subprocess.run([str(lint)], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_code_passes_the_linter():
+    """ruff with the configuration in pyproject.toml (line length 120, pyflakes, pycodestyle, isort, bugbear)."""
+    ruff = Path(sys.executable).with_name("ruff")
+    result = subprocess.run([str(ruff), "check", "."], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -17,7 +17,8 @@ from engine.run import RunConfig, Session
 def test_maps_are_per_head_at_image_resolution_scaled_to_one(backbone, heads):
     torch.manual_seed(0)
     maps = attention_maps(build_backbone(backbone, 3, 16), torch.randn(2, 3, 16, 16))
-    assert maps.shape == (2, heads, 16, 16) and maps.min() >= 0 and torch.allclose(maps.amax(dim=(2, 3)), torch.ones(2, heads))
+    assert maps.shape == (2, heads, 16, 16) and maps.min() >= 0
+    assert torch.allclose(maps.amax(dim=(2, 3)), torch.ones(2, heads))
 
 
 def test_vit_maps_are_the_cls_row_of_the_last_attention_upsampled_per_patch():

@@ -3,8 +3,16 @@ from __future__ import annotations
 
 import torch
 
-from engine.data.augment import (GRAY_WEIGHTS, RGB_TO_YIQ, YIQ_TO_RGB, Augment, AugmentConfig, gaussian_blur,
-                                 jitter_matrices, resized_crop_and_flip)
+from engine.data.augment import (
+    GRAY_WEIGHTS,
+    RGB_TO_YIQ,
+    YIQ_TO_RGB,
+    Augment,
+    AugmentConfig,
+    gaussian_blur,
+    jitter_matrices,
+    resized_crop_and_flip,
+)
 
 OFF = dict(crop_scale_min=1.0, crop_scale_max=1.0, crop_ratio=1.0, flip_p=0.0, jitter_p=0.0, grayscale_p=0.0)
 
@@ -78,7 +86,8 @@ def test_single_channel_images_work():
 def test_the_fused_jitter_matrix_equals_the_factors_applied_one_by_one():
     g = torch.Generator().manual_seed(0)
     x = 0.3 + 0.4 * torch.rand(2, 3, 5, 5, generator=g)  # mid-range: no factor saturates, so no clamp matters
-    b, c, s, angle = torch.tensor([1.2, 0.8]), torch.tensor([0.7, 1.3]), torch.tensor([0.6, 1.1]), torch.tensor([0.3, -0.2])
+    b, c = torch.tensor([1.2, 0.8]), torch.tensor([0.7, 1.3])
+    s, angle = torch.tensor([0.6, 1.1]), torch.tensor([0.3, -0.2])
     w = torch.tensor(GRAY_WEIGHTS).view(1, 3, 1, 1)
     gray = lambda v: (v * w).sum(1, keepdim=True)  # noqa: E731
     y = x * b.view(2, 1, 1, 1)

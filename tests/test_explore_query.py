@@ -10,7 +10,7 @@ from test_images import BAD_FILES, encode
 
 from engine.data.augment import Augment, AugmentConfig
 from engine.data.shapes import generate
-from engine.explore.embedding import EncoderSnapshot, Embedding
+from engine.explore.embedding import Embedding, EncoderSnapshot
 from engine.explore.query import PASTED, Query, Rejected, image_sources, place, query
 from engine.methods import METHODS
 from engine.nets import build_backbone

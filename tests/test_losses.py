@@ -20,12 +20,12 @@ def ntxent_by_the_notes(z1: torch.Tensor, z2: torch.Tensor, tau: float) -> float
         dot = sum(a * b for a, b in zip(z[i], z[j]))
         return dot / (math.sqrt(sum(a * a for a in z[i])) * math.sqrt(sum(b * b for b in z[j])))
 
-    def l(i, j):
+    def pair_loss(i, j):
         denominator = sum(math.exp(s(i, k) / tau) for k in range(len(z)) if k != i)
         return -math.log(math.exp(s(i, j) / tau) / denominator)
 
     n = len(z1)
-    return sum(l(2 * k, 2 * k + 1) + l(2 * k + 1, 2 * k) for k in range(n)) / (2 * n)
+    return sum(pair_loss(2 * k, 2 * k + 1) + pair_loss(2 * k + 1, 2 * k) for k in range(n)) / (2 * n)
 
 
 def test_ntxent_matches_the_formula():

@@ -97,7 +97,8 @@ def test_barlow_twins_loss_matches_the_formula():
 
     a, b = standardise(z1), standardise(z2)
     c = [[sum(a[i][k] * b[j][k] for k in range(n)) / n for j in range(d)] for i in range(d)]
-    direct = sum((1 - c[i][i]) ** 2 for i in range(d)) + lam * sum(c[i][j] ** 2 for i in range(d) for j in range(d) if i != j)
+    off_diagonal = sum(c[i][j] ** 2 for i in range(d) for j in range(d) if i != j)
+    direct = sum((1 - c[i][i]) ** 2 for i in range(d)) + lam * off_diagonal
     assert BarlowTwinsLoss(lam)(z1, z2).item() == pytest.approx(direct, rel=1e-5)
 
 
@@ -135,8 +136,10 @@ def test_swav_swapped_prediction_matches_the_formula():
     for i in range(2):
         for v in range(4):
             if v != i:
-                terms.append(sum(-sum(codes[i][b][k].item() * math.log(softmax([x / t for x in scores[v][b].tolist()])[k])
-                                      for k in range(4)) for b in range(3)) / 3)
+                def log_p(b, k, v=v):
+                    return math.log(softmax([x / t for x in scores[v][b].tolist()])[k])
+
+                terms.append(sum(-sum(codes[i][b][k].item() * log_p(b, k) for k in range(4)) for b in range(3)) / 3)
     assert SwAVLoss(t)(scores, codes).item() == pytest.approx(sum(terms) / len(terms), rel=1e-5)
 
 

@@ -44,7 +44,8 @@ def test_a_short_run_lowers_the_loss_and_stays_healthy(tmp_path, method):
     losses = [loss for e in seen if isinstance(e, events.Step) for loss in e.losses]
     assert len(losses) == steps and all(math.isfinite(x) for x in losses)
     assert sum(losses[-10:]) / 10 < sum(losses[start:start + 10]) / 10
-    if method == "swav":  # below ln K, the loss of uniform predictions, where full-size runs with 100 prototypes stalled
+    # SwAV: below ln K, the loss of uniform predictions, where full-size runs with 100 prototypes stalled
+    if method == "swav":
         assert sum(losses[-10:]) / 10 < math.log(session.method.config.prototypes) - 0.05, losses[-10:]
     final = [e for e in seen if isinstance(e, events.Eval) and e.final][0]
     assert all(math.isfinite(v) for v in final.scores.values())

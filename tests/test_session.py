@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -137,7 +136,8 @@ def test_cli_trains_then_evaluates_a_run_folder(tmp_path):
             "--set", "dataset.train_size=400", "--set", "dataset.test_size=200", "--set", "dataset.image_size=16"]
     result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert "Final evaluation" in result.stderr and "raw baseline" in result.stderr and "random baseline" in result.stderr
+    assert "Final evaluation" in result.stderr
+    assert "raw baseline" in result.stderr and "random baseline" in result.stderr
     assert "img/s" in result.stderr and "ETA" in result.stderr
     assert json.loads((out / "run.json").read_text())["config"]["precision"] == "fp32"
     evaluated = subprocess.run([sys.executable, "main.py", "eval", str(out)], cwd=ROOT, capture_output=True, text=True,

@@ -6,8 +6,16 @@ import torch
 
 from engine.config import from_dict
 from engine.data.registry import DATASETS
-from engine.data.shapes import (ATTRIBUTE_NAMES, COLORS, SHAPES, ShapesConfig, generate, load_shapes, render,
-                                 sample_scenes)
+from engine.data.shapes import (
+    ATTRIBUTE_NAMES,
+    COLORS,
+    SHAPES,
+    ShapesConfig,
+    generate,
+    load_shapes,
+    render,
+    sample_scenes,
+)
 from engine.eval.knn import knn_accuracy
 
 SMALL = dict(train_size=300, test_size=100, image_size=32)

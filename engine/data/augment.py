@@ -24,9 +24,11 @@ YIQ_TO_RGB = torch.linalg.inv(RGB_TO_YIQ)
 
 @dataclass
 class AugmentConfig:
-    crop_scale_min: float = param(0.2, "Random resized crop: smallest crop area, as a fraction of the image", low=0.01, high=1.0)
+    crop_scale_min: float = param(0.2, "Random resized crop: smallest crop area, as a fraction of the image",
+                                  low=0.01, high=1.0)
     crop_scale_max: float = param(1.0, "Random resized crop: largest crop area fraction", low=0.01, high=1.0)
-    crop_ratio: float = param(4 / 3, "Random resized crop: largest aspect ratio (smallest is its inverse)", low=1.0, high=3.0)
+    crop_ratio: float = param(4 / 3, "Random resized crop: largest aspect ratio (smallest is its inverse)",
+                              low=1.0, high=3.0)
     flip_p: float = param(0.5, "Probability of a horizontal flip", low=0.0, high=1.0)
     rotate_degrees: float = param(0.0, "Random rotation up to this many degrees either way (180: any angle; "
                                   "for objects with no upright, like the shapes world)", low=0.0, high=180.0)
@@ -111,7 +113,10 @@ def colour_transform(x: torch.Tensor, cfg: AugmentConfig, rng: torch.Generator) 
     as one per-image 3x3 colour matrix and offset: one pass over the pixels instead of one per factor."""
     n, c, dev = len(x), x.shape[1], x.device
     one = lambda s: uniform(n, 1 - s, 1 + s, rng, dev)  # noqa: E731
-    jitter = chance(n, cfg.jitter_p, rng, dev).view(n) if cfg.jitter_p > 0 else torch.zeros(n, dtype=torch.bool, device=dev)
+    if cfg.jitter_p > 0:
+        jitter = chance(n, cfg.jitter_p, rng, dev).view(n)
+    else:
+        jitter = torch.zeros(n, dtype=torch.bool, device=dev)
     b, k, s = one(cfg.brightness), one(cfg.contrast), one(cfg.saturation)
     angle = uniform(n, -cfg.hue, cfg.hue, rng, dev) * 2 * math.pi
     b, k, s = (torch.where(jitter, v, 1.0) for v in (b, k, s))  # images without jitter: the identity

@@ -1,8 +1,9 @@
 """Registry of dataset sources: a name, a config dataclass and a loader."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from engine.config import from_dict
 from engine.data.base import Dataset

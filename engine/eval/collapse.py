@@ -18,7 +18,7 @@ exactly what centring would hide (its std without sharpening is 0.2 / sqrt(d) as
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -67,7 +67,7 @@ def monitor(encoder: nn.Module, images: torch.Tensor, prepare: Callable[[torch.T
     views = []
     for k in (1, 2):
         rng = torch.Generator(device).manual_seed(seed * 2 + k)
-        views.append(embed(encoder, images, lambda x: augment(x, rng), device))
+        views.append(embed(encoder, images, lambda x, rng=rng: augment(x, rng), device))
     z = embed(encoder, images, prepare, device)
     if centre:
         mean = z.mean(dim=0)

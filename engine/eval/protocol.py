@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -27,12 +27,14 @@ def embed(encoder: nn.Module, images: torch.Tensor, prepare: Callable[[torch.Ten
     """Features (N, D) on the CPU for uint8 images, the encoder in eval mode (restored afterwards)."""
     was_training = encoder.training
     encoder.eval()
-    out = [encoder(prepare(images[i:i + batch_size].to(device))).float().cpu() for i in range(0, len(images), batch_size)]
+    out = [encoder(prepare(images[i:i + batch_size].to(device))).float().cpu()
+           for i in range(0, len(images), batch_size)]
     encoder.train(was_training)
     return torch.cat(out)
 
 
-def raw_pixels(images: torch.Tensor, prepare: Callable[[torch.Tensor], torch.Tensor], batch_size: int = 4096) -> torch.Tensor:
+def raw_pixels(images: torch.Tensor, prepare: Callable[[torch.Tensor], torch.Tensor],
+               batch_size: int = 4096) -> torch.Tensor:
     """The raw-pixel representation: the normalised input the networks see, flattened."""
     return torch.cat([prepare(images[i:i + batch_size]).flatten(1) for i in range(0, len(images), batch_size)])
 
@@ -74,7 +76,8 @@ class EvalSplit:
 
 
 def baselines(split: EvalSplit, key: dict, prepare: Callable[[torch.Tensor], torch.Tensor],
-              random_encoder: Callable[[], nn.Module], device: torch.device, probe: bool = True) -> dict[str, dict[str, float]]:
+              random_encoder: Callable[[], nn.Module], device: torch.device,
+              probe: bool = True) -> dict[str, dict[str, float]]:
     """{"raw": scores, "random": scores} for this split; cached on disk under a hash of ``key``.
 
     ``key`` must name everything the figures depend on (dataset and its options, subset sizes, image

@@ -1,8 +1,8 @@
 """``main.py eval RUN_DIR --umap PNG --export DIR``: the explorer's figure and files without a display."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 

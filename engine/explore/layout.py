@@ -4,7 +4,7 @@ Procrustes alignment that keeps successive snapshots' views comparable (for anim
 Coordinates are float32 numpy arrays (N, 2), ready for a scatter plot."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -12,7 +12,6 @@ import torch.nn.functional as F
 
 from engine.explore.threads import one_thread
 from engine.explore.umap_worker import UmapSettings, UmapWorker
-
 
 KNN_DIMENSIONS = 50  # UMAP's neighbours are found among the first principal components, as is common practice
 
@@ -55,7 +54,8 @@ def knn_graph(points: torch.Tensor, k: int, chunk: int = 1024) -> tuple[np.ndarr
 
 
 def umap_2d(worker: UmapWorker, features: torch.Tensor, init: np.ndarray | None = None,
-            settings: UmapSettings = UmapSettings(), cancelled: Callable[[], bool] | None = None,
+            settings: UmapSettings = UmapSettings(),  # noqa: B008  (frozen: one shared default is safe)
+            cancelled: Callable[[], bool] | None = None,
             progress: Callable[[float], None] | None = None) -> np.ndarray:
     """UMAP coordinates of ``features``, starting from ``init`` (e.g. the previous snapshot's layout, so that
     clusters move rather than jump) or from the PCA view. The neighbour graph is exact, among the first

@@ -14,7 +14,7 @@ import torch
 from engine.data.augment import grayscale
 from engine.data.images import ImageRejected, decode_image
 from engine.eval.knn import cosine_topk
-from engine.explore.embedding import EncoderSnapshot, Embedding
+from engine.explore.embedding import Embedding, EncoderSnapshot
 from engine.explore.threads import one_thread
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")

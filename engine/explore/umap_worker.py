@@ -5,9 +5,9 @@ meanwhile, and on macOS umap and torch in one process can load two OpenMP runtim
 issue 1094). The worker imports numpy and umap only, never torch; it is started with the "spawn" context.
 
 Why it is fast: (1) the caller passes the exact k-nearest-neighbour graph (computed with torch among the first
-50 principal components, see ``engine.explore.layout``), so pynndescent, whose functions cannot be cached (they take other jitted functions
-as arguments), never runs; (2) before umap is imported, every numba decorator in this process gets
-``cache=True``, with the machine code kept under the Pretext cache, so later sessions load it in about a
+50 principal components, see ``engine.explore.layout``), so pynndescent, whose functions cannot be cached (they
+take other jitted functions as arguments), never runs; (2) before umap is imported, every numba decorator in this
+process gets ``cache=True``, with the machine code kept under the Pretext cache, so later sessions load it in about a
 second instead of compiling it again; (3) the layout starts from a given initialisation (PCA, or the previous
 snapshot's layout) and runs 200 epochs, on one core; (4) a tiny fit at start-up loads or compiles everything a
 real fit uses. ``bench/umap_first_view.py`` measures before and after.
@@ -19,10 +19,11 @@ import os
 import re
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

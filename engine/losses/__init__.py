@@ -6,4 +6,5 @@ from engine.losses.negative_cosine import NegativeCosineSimilarity
 from engine.losses.ntxent import NTXentLoss
 from engine.losses.swav import SwAVLoss, sinkhorn
 
-__all__ = ["BarlowTwinsLoss", "DINOLoss", "InfoNCELoss", "NTXentLoss", "NegativeCosineSimilarity", "SwAVLoss", "sinkhorn"]
+__all__ = ["BarlowTwinsLoss", "DINOLoss", "InfoNCELoss", "NTXentLoss", "NegativeCosineSimilarity", "SwAVLoss",
+           "sinkhorn"]

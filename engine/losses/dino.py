@@ -31,7 +31,8 @@ class DINOLoss(nn.Module):
     def forward(self, student: list[torch.Tensor], teacher: list[torch.Tensor]) -> torch.Tensor:
         targets = [self.targets(t) for t in teacher]
         log_probs = [F.log_softmax(s / self.student_temp, dim=1) for s in student]
-        terms = [-(t * log_p).sum(1).mean() for i, t in enumerate(targets) for v, log_p in enumerate(log_probs) if v != i]
+        terms = [-(t * log_p).sum(1).mean()
+                 for i, t in enumerate(targets) for v, log_p in enumerate(log_probs) if v != i]
         self.update_center(teacher)
         return sum(terms) / len(terms)
 

@@ -37,7 +37,8 @@ class BYOL(Method):
     def __init__(self, backbone, config: BYOLConfig, augment):
         super().__init__(backbone, config, augment)
         self.projection = MLPHead([backbone.out_dim, config.hidden_dim, config.out_dim])
-        self.predictor = MLPHead([config.out_dim, config.hidden_dim, config.out_dim]) if config.predictor else nn.Identity()
+        predictor = MLPHead([config.out_dim, config.hidden_dim, config.out_dim])
+        self.predictor = predictor if config.predictor else nn.Identity()
         self.target_backbone, self.target_projection = copy_frozen(backbone), copy_frozen(self.projection)
         self.criterion = NegativeCosineSimilarity()
 

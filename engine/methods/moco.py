@@ -39,7 +39,8 @@ class MoCoConfig:
     queue_size: int = param(4096, "Negatives kept in the queue (decoupled from the batch size)", low=16, high=1_000_000)
     momentum: float = param(0.99, "Key encoder momentum m in theta_k <- m theta_k + (1 - m) theta_q", low=0.0, high=1.0)
     hidden_dim: int = param(512, "Projection head hidden width (MoCo v2's MLP head)", low=16, high=8192)
-    out_dim: int = param(128, "Projection head output width (the space of queries, keys and the queue)", low=8, high=4096)
+    out_dim: int = param(128, "Projection head output width (the space of queries, keys and the queue)",
+                         low=8, high=4096)
 
 
 @register_method

@@ -13,7 +13,8 @@ from engine.nets.heads import MLPHead
 
 @dataclass
 class SimCLRConfig:
-    temperature: float = param(0.2, "NT-Xent temperature tau: lower sharpens the softmax over negatives", low=0.01, high=2.0)
+    temperature: float = param(0.2, "NT-Xent temperature tau: lower sharpens the softmax over negatives",
+                               low=0.01, high=2.0)
     hidden_dim: int = param(512, "Projection head hidden width", low=16, high=8192)
     out_dim: int = param(128, "Projection head output width (the space the loss compares)", low=8, high=4096)
 

@@ -47,7 +47,8 @@ class Prototypes(nn.Module):
 
 class DINOHead(nn.Module):
     """DINO's projection head (Caron et al. 2021, appendix): a 3-layer MLP with GELU (optionally BatchNorm, the
-    code's ``use_bn_in_head``), an L2-normalised bottleneck, then the weight-normalised prototypes layer giving K logits."""
+    code's ``use_bn_in_head``), an L2-normalised bottleneck, then the weight-normalised prototypes layer giving K
+    logits."""
 
     def __init__(self, in_dim: int, out_dim: int, hidden_dim: int = 512, bottleneck_dim: int = 128, bn: bool = False):
         super().__init__()
