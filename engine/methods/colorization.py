@@ -17,6 +17,7 @@ from engine.nets.convnet import conv_bn_relu
 
 # The colour is the target: colour jitter would recolour the image the target is read from (the same gray input
 # with a random hue each time) and random grayscale would teach that a fifth of the scenes have no colour at all.
+# Crops keep at least half the image, about the area of the paper's 176 px crops of 256 px images.
 COLOUR_TARGET_AUGMENT = {"jitter_p": 0.0, "grayscale_p": 0.0, "crop_scale_min": 0.5}
 BIN_SAMPLE_IMAGES = 2000  # training images whose colours the bins are fitted to
 BIN_SAMPLE_VALUES = 20000  # of their (pooled) pixels, the k-means sample
