@@ -1,5 +1,6 @@
 """One small module per loss, each citing its paper and equation."""
 from engine.losses.barlow_twins import BarlowTwinsLoss
+from engine.losses.colorization import rebalanced_cross_entropy, rebalancing_weights
 from engine.losses.dino import DINOLoss
 from engine.losses.infonce import InfoNCELoss
 from engine.losses.negative_cosine import NegativeCosineSimilarity
@@ -7,4 +8,4 @@ from engine.losses.ntxent import NTXentLoss
 from engine.losses.swav import SwAVLoss, sinkhorn
 
 __all__ = ["BarlowTwinsLoss", "DINOLoss", "InfoNCELoss", "NTXentLoss", "NegativeCosineSimilarity", "SwAVLoss",
-           "sinkhorn"]
+           "rebalanced_cross_entropy", "rebalancing_weights", "sinkhorn"]

@@ -1,5 +1,16 @@
 """Self-supervised methods, one file each, registered by name."""
-from engine.methods import barlow_twins, byol, dino, moco, rotnet, simclr, simsiam, swav  # noqa: F401  (register methods)
+from engine.methods import (  # noqa: F401  (importing a method's module registers it)
+    barlow_twins,
+    byol,
+    colorization,
+    dino,
+    moco,
+    rotnet,
+    simclr,
+    simsiam,
+    split_brain,
+    swav,
+)
 from engine.methods.base import METHODS, Method, StepOutput, Tiles
 
 __all__ = ["METHODS", "Method", "StepOutput", "Tiles"]
