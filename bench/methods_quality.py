@@ -1,7 +1,8 @@
 """Every contrastive / self-distillation method under the same time budget: kNN top-1 and linear probe after
 ``--minutes`` of training (default 10) on shapes and fashion-mnist, beside the raw-pixel and random-init
 baselines, with training throughput in pairs/s (images per second, each giving one pair of views) and the
-collapse monitor's last reading. Each method runs with its own augment and train defaults.
+collapse monitor's last reading, and for a pretext task its own accuracy on its last training batches. Each method
+runs with its own augment and train defaults.
 
     .venv/bin/python bench/methods_quality.py [--minutes 10 | --steps N | --cpu-minutes M]
         [--rates FILE] [--datasets shapes fashion-mnist] [--methods ...] [--out /tmp/methods_quality.txt]
@@ -25,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from engine import events  # noqa: E402
 from engine.run import RunConfig, Session  # noqa: E402
 
-METHODS = ["simclr", "moco", "byol", "simsiam", "barlow_twins", "swav", "dino"]
+METHODS = ["simclr", "moco", "byol", "simsiam", "barlow_twins", "swav", "dino", "rotnet"]
 
 
 def one_run(dataset: str, method: str, budget: dict, out: Path) -> dict:
@@ -40,6 +41,8 @@ def one_run(dataset: str, method: str, budget: dict, out: Path) -> dict:
         elif isinstance(event, events.Step):
             result.setdefault("rates", []).append(event.images_per_s)
             result["steps"] = event.step
+            if "pretext_acc" in event.logs:  # the last quarter-second's batches: averaged over the run's end below
+                result.setdefault("pretext", []).append(event.logs["pretext_acc"])
         elif isinstance(event, (events.Warning, events.Error)):
             result["warnings"].append(event.message)
 
@@ -50,6 +53,8 @@ def one_run(dataset: str, method: str, budget: dict, out: Path) -> dict:
     rates = sorted(result.get("rates", [0.0]))
     result["pairs_per_s"] = rates[len(rates) // 2]  # median over the Step events
     result["load"] = (load_before, os.getloadavg()[0])
+    tail = result.get("pretext", [])[-20:]
+    result["pretext_acc"] = sum(tail) / len(tail) if tail else float("nan")
     return result
 
 
@@ -77,7 +82,7 @@ def main() -> None:
     args = parser.parse_args()
     runs = Path(tempfile.mkdtemp(prefix="pretext-methods-"))
     header = (f"{'dataset':<14}{'method':<14}{'steps':>7}{'pairs/s':>9}{'kNN':>8}{'probe':>8}{'raw kNN':>9}"
-              f"{'rand kNN':>9}{'raw prb':>9}{'rand prb':>9}  {'std':>7}{'rank':>7}  load(before/after)")
+              f"{'rand kNN':>9}{'raw prb':>9}{'rand prb':>9}{'pretext':>9}  {'std':>7}{'rank':>7}  load(before/after)")
     with open(args.out, "a", encoding="utf-8") as table:
         def emit(line: str) -> None:
             print(line, flush=True)
@@ -112,7 +117,7 @@ def main() -> None:
                 s, b, h = r["scores"], r["baselines"], r.get("health", {})
                 emit(f"{dataset:<14}{method:<14}{r['steps']:>7}{r['pairs_per_s']:>9.0f}{s['knn']:>8.1%}{s['probe']:>8.1%}"
                      f"{b['raw']['knn']:>9.1%}{b['random']['knn']:>9.1%}{b['raw']['probe']:>9.1%}"
-                     f"{b['random']['probe']:>9.1%}  "
+                     f"{b['random']['probe']:>9.1%}{r['pretext_acc']:>9.1%}  "
                      f"{h.get('std', float('nan')):>7.4f}{h.get('rank', float('nan')):>7.1f}"
                      f"  {r['load'][0]:.1f}/{r['load'][1]:.1f}")
                 for w in r["warnings"][:3]:

@@ -145,13 +145,16 @@ class MainWindow(QMainWindow):
                                            pixmap.SP_BrowserReload)
 
         view = bar.addMenu("&View")
+        self.dock_actions: dict[QDockWidget, QAction] = {}
         for dock, key in ((self.setup_dock, "Ctrl+1"), (self.preview_dock, "Ctrl+2"),
                           (self.attention_dock, "Ctrl+Shift+A"), (self.health_dock, "Ctrl+Shift+H"),
                           (self.explorer_dock, "Ctrl+3"), (self.evaluation_dock, "Ctrl+4")):
-            toggle = dock.toggleViewAction()
-            toggle.setText(f"{dock.windowTitle()} Panel")
-            toggle.setShortcut(QKeySequence(key))
-            view.addAction(toggle)
+            action = self._action(view, f"{dock.windowTitle()} Panel", lambda _=False, d=dock: self.show_or_hide(d),
+                                  (key,))
+            action.setCheckable(True)  # checked: on screen (a tab behind another is not)
+            action.setChecked(not dock.isHidden())
+            dock.visibilityChanged.connect(action.setChecked)
+            self.dock_actions[dock] = action
         view.addSeparator()
         self.presenter_action = self._action(view, "P&resenter Mode", self._restyle, ("F11",), checkable=True)
         self.light_action = self._action(view, "&Light Theme", self._restyle, ("Ctrl+L",), checkable=True)
@@ -167,6 +170,17 @@ class MainWindow(QMainWindow):
                        self.preview_action):
             self.toolbar.addAction(action)
         self.addToolBar(self.toolbar)
+
+    def show_or_hide(self, dock: QDockWidget) -> None:
+        """A panel's shortcut: a closed panel opens, a tab behind another comes to the front, and only the panel
+        in front closes."""
+        if dock.isHidden():
+            dock.show()
+            dock.raise_()
+        elif dock.visibleRegion().isEmpty():  # present, as a tab behind another (Qt moves it off screen)
+            dock.raise_()
+        else:
+            dock.hide()
 
     # state
     def _set_state(self, state: RunState) -> None:

@@ -1,5 +1,7 @@
 """The live training plots: loss per step with a smoothed line and the learning rate on a second axis; below,
-online kNN accuracy beside the raw-pixel and random-network baselines (dashed).
+online kNN accuracy beside the raw-pixel and random-network baselines (dashed) and, for a pretext task, the
+network's accuracy on its own task (``pretext_acc`` in the step logs, smoothed): a shortcut shows as this curve
+rising while kNN does not.
 
 Every curve is one plot item created once and updated with ``setData`` from a bounded buffer, and redraws are
 coalesced, so a run of a million steps costs what a run of a few thousand does.
@@ -121,6 +123,8 @@ class TrainingPlots(pg.GraphicsLayoutWidget):
         self.final_knn = self.accuracy_plot.plot(pen=None, symbol="star")
         self.accuracy_legend.addItem(self.knn_curve, "kNN (online)")
         self.accuracy_legend.addItem(self.final_knn, "final (full splits)")
+        self.pretext_curve = self.accuracy_plot.plot()
+        self.accuracy_legend.addItem(self.pretext_curve, "pretext task (training batches)")
         self.baseline_lines = {name: pg.InfiniteLine(angle=0, movable=False) for name in BASELINES}
         self.baseline_keys = {name: pg.PlotDataItem() for name in BASELINES}  # legend entries: each line's pen
         for name, text in BASELINES.items():
@@ -131,7 +135,9 @@ class TrainingPlots(pg.GraphicsLayoutWidget):
         self.smoothed = DecimatingSeries()
         self.lr = DecimatingSeries()
         self.knn = DecimatingSeries()
+        self.pretext = DecimatingSeries()
         self.smoother = SmoothedLoss()
+        self.pretext_smoother = SmoothedLoss()
         self.final: tuple[list[float], list[float]] = ([], [])
         self.steps_received = 0
         self._redraw = QTimer(self, singleShot=True, interval=REDRAW_MS)
@@ -152,9 +158,10 @@ class TrainingPlots(pg.GraphicsLayoutWidget):
 
     # data (not ``clear``: GraphicsLayoutWidget's own clear() removes the plots)
     def reset(self) -> None:
-        for series in (self.loss, self.smoothed, self.lr, self.knn):
+        for series in (self.loss, self.smoothed, self.lr, self.knn, self.pretext):
             series.clear()
         self.smoother = SmoothedLoss()
+        self.pretext_smoother = SmoothedLoss()
         self.final = ([], [])
         self.steps_received = 0
         for name, line in self.baseline_lines.items():
@@ -170,6 +177,8 @@ class TrainingPlots(pg.GraphicsLayoutWidget):
             case events.Step():
                 self.add_losses(event.steps, event.losses)
                 self.add_lr([event.step], [event.lr])
+                if "pretext_acc" in event.logs:
+                    self.add_pretext_accuracy([event.step], [event.logs["pretext_acc"]])
             case events.Eval() if "knn" in event.scores:
                 baselines = {name: scores["knn"] for name, scores in event.baselines.items() if "knn" in scores}
                 self.add_accuracy(event.step, event.scores["knn"], baselines, final=event.final)
@@ -182,6 +191,11 @@ class TrainingPlots(pg.GraphicsLayoutWidget):
 
     def add_lr(self, steps, rates) -> None:
         self.lr.extend(steps, rates)
+        self._changed()
+
+    def add_pretext_accuracy(self, steps, accuracies) -> None:
+        """The pretext task's accuracy (fractions) on training batches, smoothed as the loss is; in percent."""
+        self.pretext.extend(steps, [100 * a for a in self.pretext_smoother.update(accuracies)])
         self._changed()
 
     def add_accuracy(self, step: int, knn: float, baselines: dict[str, float], final: bool = False) -> None:
@@ -208,12 +222,14 @@ class TrainingPlots(pg.GraphicsLayoutWidget):
         self.lr_curve.setData(*self.lr.arrays())
         self.knn_curve.setData(*self.knn.arrays())
         self.final_knn.setData(*self.final)
+        self.pretext_curve.setData(*self.pretext.arrays())
+        self.pretext_curve.setVisible(len(self.pretext) > 0)
         self._fit_ranges()
 
     def _fit_ranges(self) -> None:
         last = [series.arrays()[0][-1] for series in (self.loss, self.knn) if len(series)]
         self.loss_plot.setXRange(0, max([*last, *self.final[0], 1]), padding=0.02)
-        values = [*self.knn.arrays()[1], *self.final[1],
+        values = [*self.knn.arrays()[1], *self.final[1], *self.pretext.arrays()[1],
                   *(line.value() for line in self.baseline_lines.values() if line.isVisible())]
         low, high = (min(values), max(values)) if values else (0.0, 100.0)
         margin = max(5.0, 0.1 * (high - low))
@@ -241,7 +257,7 @@ class TrainingPlots(pg.GraphicsLayoutWidget):
         spacer.setStyle(showValues=False)
         self.loss_plot.setLabel("left", "loss", **text)
         self.loss_plot.setLabel("right", "learning rate", **{**text, "color": style.color("lr").name()})
-        self.accuracy_plot.setLabel("left", "kNN accuracy (%)", **text)
+        self.accuracy_plot.setLabel("left", "accuracy (%)", **text)
         self.accuracy_plot.setLabel("bottom", "step", **text)
         for legend in (self.loss_legend, self.accuracy_legend):
             legend.setLabelTextSize(size)
@@ -264,6 +280,7 @@ class TrainingPlots(pg.GraphicsLayoutWidget):
         self.final_knn.setSymbolBrush(style.color("final"))
         self.final_knn.setSymbolPen(style.color("final"))
         self.final_knn.setSymbolSize(style.symbol_size * 2)
+        self.pretext_curve.setPen(pg.mkPen(style.color("pretext"), width=width))
         for name, line in self.baseline_lines.items():
             pen = pg.mkPen(style.color(name), width=width, style=Qt.PenStyle.DashLine)
             line.setPen(pen)

@@ -16,6 +16,7 @@ COLORS = {
     "raw": ("#F07C3A", "#D55E00"),
     "random": ("#E39BC4", "#CC79A7"),
     "final": ("#F0E442", "#000000"),
+    "pretext": ("#B9B9B9", "#5A5A5A"),  # the pretext task's own accuracy on training batches
     "health": ("#56B4E9", "#0072B2"),  # the collapse monitor's scores
     "collapse": ("#F07C3A", "#D55E00"),  # its thresholds and warning banner
 }

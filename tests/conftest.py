@@ -27,6 +27,29 @@ def tiny_run() -> dict:
     return {**TINY_RUN, "dataset_options": dict(TINY_RUN["dataset_options"])}
 
 
+@pytest.fixture
+def whole_and_resumed(tmp_path):
+    """``train(config)`` runs ``config`` (a step budget) once uninterrupted and once stopped after step 5 and
+    resumed from its checkpoint; it returns the two final checkpoints' tensors (whole, resumed)."""
+    from engine import events
+    from engine.checkpoint import load_checkpoint
+    from engine.run import Session
+
+    def train(config):
+        Session(config, tmp_path / "whole").run()
+
+        def stop_at_5(event):
+            if isinstance(event, events.Step) and event.step >= 5:
+                interrupted.stop()
+
+        interrupted = Session(config, tmp_path / "split", stop_at_5)
+        interrupted.run()
+        assert Session.from_run_dir(tmp_path / "split").run().step == config.steps
+        return tuple(load_checkpoint(tmp_path / name / "checkpoint.safetensors")[0] for name in ("whole", "split"))
+
+    return train
+
+
 def stop_training(win) -> None:
     if win.training_alive:
         win.worker.stop()

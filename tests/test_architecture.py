@@ -6,13 +6,13 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+QT_MODULES = ("PySide6", "PyQt5", "PyQt6", "pyqtgraph", "shiboken6", "gui")
 
 
 def test_engine_imports_no_qt_module():
-    code = ("import sys, engine.run, engine.cli, engine.data, engine.methods, engine.nets, engine.eval.protocol\n"
-            "from engine.data import dataset_sources; dataset_sources()\n"
-            "qt = ('PySide6', 'PyQt5', 'PyQt6', 'pyqtgraph', 'shiboken6', 'gui')\n"
-            "bad = [m for m in sys.modules if m.split('.')[0] in qt]\n"
+    imports = "engine.run, engine.cli, engine.data, engine.methods, engine.nets, engine.eval.protocol"
+    code = (f"import sys, {imports}\nfrom engine.data import dataset_sources; dataset_sources()\n"
+            f"bad = [m for m in sys.modules if m.split('.')[0] in {QT_MODULES!r}]\n"
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

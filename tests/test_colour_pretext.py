@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
 
 from engine import events
-from engine.checkpoint import load_checkpoint
+from engine.build import channel_stats
 from engine.data.augment import Augment, AugmentConfig
 from engine.data.color import annealed_mean, fit_bins, lab_to_rgb, nearest_bin, rgb_to_lab
 from engine.data.shapes import generate
@@ -21,7 +21,7 @@ from engine.losses import rebalanced_cross_entropy, rebalancing_weights
 from engine.methods import METHODS
 from engine.methods.colorization import lab_of
 from engine.nets import build_backbone
-from engine.run import RunConfig, Session, channel_stats
+from engine.run import RunConfig, Session
 
 SMALL = {"dataset": "shapes", "dataset_options": {"train_size": 512, "test_size": 256, "image_size": 16},
          "batch_size": 32, "minutes": 0.0, "eval_bank": 512, "eval_queries": 256, "preview_every_s": 0.0,
@@ -222,19 +222,9 @@ def test_a_short_run_learns_to_predict_colours_and_previews_them(tmp_path, name)
 
 
 @pytest.mark.parametrize("name", METHOD_NAMES)
-def test_a_resumed_run_keeps_its_colour_bins(tmp_path, name):
-    cfg = RunConfig.with_method_defaults({**SMALL, "method": name, "steps": 12})
-    Session(cfg, tmp_path / "whole").run()
-
-    def stop_at_5(event):
-        if isinstance(event, events.Step) and event.step >= 5:
-            interrupted.stop()
-
-    interrupted = Session(cfg, tmp_path / "split", stop_at_5)
-    interrupted.run()
-    assert Session.from_run_dir(tmp_path / "split").run().step == 12  # resumed: prepare_data is not called again
-    a, _ = load_checkpoint(tmp_path / "whole" / "checkpoint.safetensors")
-    b, _ = load_checkpoint(tmp_path / "split" / "checkpoint.safetensors")
+def test_a_resumed_run_keeps_its_colour_bins(whole_and_resumed, name):
+    # the resumed half does not call prepare_data again: its bins come from the checkpoint
+    a, b = whole_and_resumed(RunConfig.with_method_defaults({**SMALL, "method": name, "steps": 12}))
     bins = "model.head.bins" if name == "colorization" else "model.heads.ab.bins"
     assert bins in a and a[bins].abs().sum() > 0
     assert all(torch.equal(a[k], b[k]) for k in a if k.startswith("model."))

@@ -38,3 +38,19 @@ def test_updates_reuse_the_plot_items(qtbot):
     assert list(plots.loss_plot.items) == items and plots.steps_received == 200_000
     assert len(plots.raw_loss.getData()[0]) <= plots.loss.capacity + 1
     assert plots.baseline_lines["raw"].value() == pytest.approx(30.0)
+
+
+def test_a_pretext_tasks_own_accuracy_is_drawn_beside_knn_only_when_logged(qtbot):
+    from engine import events
+
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    plots.on_event(events.Step(10, 0.1, (9, 10), (2.0, 1.9), 1e-3, 100.0, 1.0, None, {}))
+    plots._draw()
+    assert not plots.pretext_curve.isVisible()
+    for step, accuracy in ((20, 0.3), (30, 0.5), (40, 0.7)):
+        plots.on_event(events.Step(step, 0.1, (step,), (1.5,), 1e-3, 100.0, 1.0, None, {"pretext_acc": accuracy}))
+    plots._draw()
+    x, y = plots.pretext_curve.getData()
+    assert plots.pretext_curve.isVisible() and list(x) == [20, 30, 40]
+    assert y[0] == pytest.approx(30.0) and 30.0 < y[-1] < 70.0 and np.all(np.diff(y) > 0)  # percent, smoothed

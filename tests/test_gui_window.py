@@ -133,3 +133,21 @@ def test_open_run_shows_its_curves_and_settings_and_continues_it(window, qtbot, 
     window.continue_action.trigger()
     wait_idle(qtbot, window)
     assert window.plots.steps_received == 50 and checkpoint_step(run_dir) == 50
+
+
+def test_a_panel_shortcut_raises_a_tab_behind_another_before_it_closes_anything(window, qtbot):
+    """Ctrl+4 on the Evaluation tab behind Preview raises it (it used to close it); again, it closes; again, it
+    opens in front."""
+    dock, action = window.evaluation_dock, window.dock_actions[window.evaluation_dock]
+    window.preview_dock.raise_()
+    qtbot.waitUntil(lambda: dock.visibleRegion().isEmpty())
+    assert not action.isChecked()
+    action.trigger()
+    qtbot.waitUntil(lambda: not dock.visibleRegion().isEmpty())
+    assert not dock.isHidden() and action.isChecked()
+    action.trigger()
+    qtbot.waitUntil(dock.isHidden)
+    assert not action.isChecked()
+    action.trigger()
+    qtbot.waitUntil(lambda: not dock.visibleRegion().isEmpty())
+    assert action.isChecked()

@@ -86,20 +86,9 @@ def test_momentum_networks_are_frozen_outside_the_optimizer_and_follow_by_ema(tm
     assert not torch.equal(online, key) and (online - key).abs().max() < 0.1  # moved, but slowly
 
 
-def test_a_stopped_and_resumed_moco_run_equals_an_uninterrupted_one(tmp_path):
+def test_a_stopped_and_resumed_moco_run_equals_an_uninterrupted_one(whole_and_resumed):
     cfg = RunConfig.with_method_defaults({**SMALL, "method": "moco", "steps": 12, "method_options": {"queue_size": 80}})
-    Session(cfg, tmp_path / "whole").run()
-
-    def stop_at_5(event):
-        if isinstance(event, events.Step) and event.step >= 5:
-            interrupted.stop()
-
-    interrupted = Session(cfg, tmp_path / "split", stop_at_5)
-    interrupted.run()
-    assert Session.from_run_dir(tmp_path / "split").run().step == 12
-    from engine.checkpoint import load_checkpoint
-    a, _ = load_checkpoint(tmp_path / "whole" / "checkpoint.safetensors")
-    b, _ = load_checkpoint(tmp_path / "split" / "checkpoint.safetensors")
+    a, b = whole_and_resumed(cfg)
     assert "model.queue.keys" in a and "model.key_backbone.features.0.0.weight" in a
     assert all(torch.equal(a[k], b[k]) for k in a if k.startswith("model."))
 
