@@ -63,10 +63,16 @@ class RunConfig:
 
     @classmethod
     def with_method_defaults(cls, values: dict[str, Any]) -> RunConfig:
-        """The config for ``values`` with the method's ``train_defaults`` filling the settings ``values`` leaves out
-        (user choices win over the method's, which win over the fields' defaults)."""
+        """The config for ``values`` with the method's ``train_defaults`` filling the settings ``values`` leaves out,
+        and its ``dataset_defaults`` the dataset options (user choices win over the method's, which win over the
+        fields' defaults)."""
         method = METHODS.get(values.get("method", cls.method))
-        return from_dict(cls, {**(method.train_defaults if method else {}), **values})
+        if method is None:
+            return from_dict(cls, values)
+        options = values.get("dataset_options", {})
+        if isinstance(options, dict):  # anything else is refused by the config, in a sentence
+            options = {**method.dataset_defaults(values.get("dataset", cls.dataset)), **options}
+        return from_dict(cls, {**method.train_defaults, **values, "dataset_options": options})
 
     def augment_defaults(self) -> dict[str, Any]:
         """The augmentation before the user's settings: the dataset's, then the method's (paper's) defaults."""

@@ -42,19 +42,50 @@ def format_time(seconds: float | None) -> str:
 
 
 class ConsoleReporter:
-    """Prints a one-line progress bar (throughput, ETA) and a line per evaluation."""
+    """Prints progress (throughput, ETA) and a line per evaluation. On a terminal the progress is a bar redrawn in
+    place; into a file or pipe it is a plain line at most every ``log_interval_s`` seconds (as tqdm does), and the
+    latest one is also written before the next other line (an evaluation, the end of the run)."""
 
-    def __init__(self, stream=sys.stderr):
+    def __init__(self, stream=sys.stderr, log_interval_s: float = 15.0, clock=time.monotonic):
         self.stream = stream
+        self.interactive = bool(getattr(stream, "isatty", lambda: False)())
+        self.log_interval_s = log_interval_s
+        self.clock = clock
         self.total_steps: int | None = None
         self.minutes = 0.0
         self.bar_shown = False
+        self.unlogged: str | None = None  # not a terminal: the latest progress line not written yet
+        self.logged_at: float | None = None
 
     def line(self, text: str) -> None:
         if self.bar_shown:
             self.stream.write("\n")
             self.bar_shown = False
+        if self.unlogged is not None:
+            self.stream.write(self.unlogged + "\n")
+            self.unlogged = None
         self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def progress(self, event: events.Step) -> None:
+        if self.total_steps:
+            fraction = event.step / self.total_steps
+        elif self.minutes:
+            fraction = event.elapsed_s / (self.minutes * 60)
+        else:
+            fraction = 0.0
+        filled = int(30 * min(fraction, 1.0))
+        text = (f"[{'#' * filled}{'.' * (30 - filled)}] {fraction:4.0%} step {event.step} "
+                f"loss {event.losses[-1]:.4f} {event.images_per_s:.0f} img/s "
+                f"elapsed {format_time(event.elapsed_s)} ETA {format_time(event.eta_s)}")
+        if self.interactive:
+            self.stream.write(f"\r{text}  ")
+            self.bar_shown = True
+        elif self.logged_at is None or self.clock() - self.logged_at >= self.log_interval_s:
+            self.stream.write(text + "\n")
+            self.logged_at, self.unlogged = self.clock(), None
+        else:
+            self.unlogged = text
         self.stream.flush()
 
     def __call__(self, event: Any) -> None:
@@ -67,18 +98,7 @@ class ConsoleReporter:
                 self.line(f"Training {event.config['method']} on {event.dataset} ({event.train_size} images) "
                           f"on {event.device}; run folder {event.run_dir}")
             case events.Step():
-                if self.total_steps:
-                    fraction = event.step / self.total_steps
-                elif self.minutes:
-                    fraction = event.elapsed_s / (self.minutes * 60)
-                else:
-                    fraction = 0.0
-                filled = int(30 * min(fraction, 1.0))
-                self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {fraction:4.0%} step {event.step} "
-                                  f"loss {event.losses[-1]:.4f} {event.images_per_s:.0f} img/s "
-                                  f"elapsed {format_time(event.elapsed_s)} ETA {format_time(event.eta_s)}  ")
-                self.stream.flush()
-                self.bar_shown = True
+                self.progress(event)
             case events.Eval():
                 self.line(format_scores(event))
             case events.Warning(message=message):

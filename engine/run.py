@@ -37,7 +37,7 @@ from engine.errors import describe
 from engine.eval import collapse
 from engine.eval.probe import OnlineProbe
 from engine.eval.protocol import EvalSplit, baselines
-from engine.methods import Method, StepOutput
+from engine.methods import METHODS, Method, StepOutput
 from engine.methods.base import attention_overlays
 from engine.nets import untrained_backbone
 from engine.runfolder import MetricsLog, RunFolder
@@ -199,6 +199,8 @@ class Session:
         self.autocast = autocast_dtype(self.device, cfg.precision)
         self.on_event(events.Status(f"Loading {cfg.dataset}"))
         built = build(cfg, device=self.device)
+        if warning := METHODS[cfg.method].data_warning(cfg.dataset, cfg.dataset_options, built.augment.config):
+            self.on_event(events.Warning(warning))
         dataset = built.dataset
         for path, reason in dataset.skipped:
             self.on_event(events.Warning(f"skipped {path}: {reason}"))

@@ -8,7 +8,17 @@ from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractScrollArea,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from gui.eval_reports import ClassReportView, LabelFractionView, fill, percent, style_plot, table
 from gui.jobs import BackgroundJob
@@ -19,20 +29,30 @@ CLASSIFIERS = {"knn": "kNN", "probe": "linear probe"}
 RUN_COLUMNS = ["run", "method", "backbone", "step", "kNN", "probe", "raw kNN", "random kNN"]
 
 
+def swatch(colour: QColor) -> QIcon:
+    pixmap = QPixmap(16, 16)
+    pixmap.fill(colour)
+    return QIcon(pixmap)
+
+
 class AccuracyView(QWidget):
-    """The latest evaluation of the run beside its two baselines."""
+    """The latest evaluation of the run beside its two baselines. The table's row names, each with its bars' colour,
+    are the chart's legend: a legend in the chart covered the tall bars, and one under it did not fit a narrow dock."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.scores: dict[str, dict[str, float]] = {}  # row (run, raw, random) -> classifier -> top-1
         self.title = QLabel("No evaluation yet: a run evaluates every few seconds while it trains.")
         self.title.setWordWrap(True)
-        self.table = table([], list(CLASSIFIERS.values()), [text for text, _ in ROWS.values()])
+        # the rows exist from the start, so that they keep their names (rows a table gains later are numbered)
+        self.table = table([["-"] * len(CLASSIFIERS) for _ in ROWS], list(CLASSIFIERS.values()),
+                           [text for text, _ in ROWS.values()])
+        self.table.setSizeAdjustPolicy(QAbstractScrollArea.SizeAdjustPolicy.AdjustToContents)
+        self.table.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)  # the chart takes the rest
         self.chart = pg.PlotWidget()
         self.chart.setMenuEnabled(False)
         self.chart.setMouseEnabled(x=False, y=False)
-        self.legend = self.chart.addLegend(offset=(-10, 10))
-        self.bars = {row: pg.BarGraphItem(x=[], height=[], width=0.25, name=text) for row, (text, _) in ROWS.items()}
+        self.bars = {row: pg.BarGraphItem(x=[], height=[], width=0.25) for row in ROWS}
         for bar in self.bars.values():
             self.chart.addItem(bar)
         self.chart.getAxis("bottom").setTicks([list(enumerate(CLASSIFIERS.values()))])
@@ -65,13 +85,10 @@ class AccuracyView(QWidget):
     def apply_style(self, style: Style) -> None:
         self.chart.setBackground(style.background)
         style_plot(self.chart.getPlotItem(), style, "", "test top-1 (%)")
-        for row, bar in self.bars.items():
+        for r, (row, bar) in enumerate(self.bars.items()):
             colour = style.color(ROWS[row][1])
             bar.setOpts(brush=pg.mkBrush(colour), pen=pg.mkPen(colour))
-        self.legend.setLabelTextColor(style.foreground)
-        self.legend.setLabelTextSize(f"{style.font_pt}pt")
-        for _sample, label in self.legend.items:
-            label.setText(label.text)
+            self.table.verticalHeaderItem(r).setIcon(swatch(colour))
 
 
 class RunsView(QWidget):

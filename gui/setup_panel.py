@@ -137,13 +137,16 @@ class SetupPanel(QWidget):
         self._describe()
 
     def _reset_defaults(self) -> None:
-        """The augmentation form takes the dataset's and then the method's defaults, the training forms the
-        method's; the user's other changes stay."""
+        """The dataset form takes the method's dataset defaults (the user's changes stay), the augmentation form the
+        dataset's and then the method's defaults, the training forms the method's; the user's other changes stay."""
         from engine.data import dataset_augment_defaults
 
         method = self.catalog.methods[self.method.currentText()]
-        augment = {**dataset_augment_defaults(self.dataset.currentText(), self.forms["Dataset"].changes()),
-                   **method.augment_defaults}
+        dataset, dataset_form = self.dataset.currentText(), self.forms["Dataset"]
+        changed = dataset_form.changes()
+        dataset_form.reset(method.dataset_defaults(dataset))
+        dataset_form.set_values(changed)
+        augment = {**dataset_augment_defaults(dataset, dataset_form.values()), **method.augment_defaults}
         for page, defaults in (("Augmentation", augment), ("Training", method.train_defaults),
                                ("Advanced", method.train_defaults)):
             form = self.forms[page]

@@ -1,6 +1,9 @@
 """The procedural shapes world: determinism, consistent ground truth, and raw pixels staying a poor representation."""
 from __future__ import annotations
 
+import hashlib
+from dataclasses import fields
+
 import pytest
 import torch
 
@@ -10,6 +13,8 @@ from engine.data.shapes import (
     ATTRIBUTE_NAMES,
     COLORS,
     SHAPES,
+    UPRIGHT_ANGLES,
+    Scene,
     ShapesConfig,
     generate,
     load_shapes,
@@ -121,3 +126,42 @@ def test_raw_pixels_are_a_poor_representation_of_the_shape():
     # Chance is 0.1; about 0.26 today (faint textures), 0.16 with busy ones (background_texture=1), and 0.35 once
     # shapes are merely centred; SimCLR reaches 0.5 in 400 steps.
     assert accuracy < 0.3
+
+
+def test_without_upright_the_images_are_byte_identical_to_before_the_option():
+    # sha256 of generate(200, seed=7) before ``upright`` existed (recorded on this project's CPU machines)
+    data = generate(200, seed=7, image_size=32, upright=False)
+    assert hashlib.sha256(data.images.numpy().tobytes()).hexdigest() == (
+        "04974fa8e51f30d5ce7f17f48463ae6d9c7cbe267a144e9164c4938729c45051")
+    assert hashlib.sha256(data.masks.numpy().tobytes()).hexdigest() == (
+        "0742da6a6770a53c98765809c0310fc4a30d32be5842e930e9fafb55b25130a9")
+
+
+def test_upright_draws_every_shape_at_its_canonical_angle_and_changes_nothing_else():
+    tilted = sample_scenes(300, torch.Generator().manual_seed(3), max_distractors=2)
+    upright = sample_scenes(300, torch.Generator().manual_seed(3), max_distractors=2, upright=True)
+    assert torch.equal(upright.angle, UPRIGHT_ANGLES[upright.shape])
+    assert torch.equal(upright.distractor_angle, UPRIGHT_ANGLES[upright.distractor_shape])
+    for name in {f.name for f in fields(Scene)} - {"angle", "distractor_angle"}:
+        assert torch.equal(getattr(upright, name), getattr(tilted, name)), name
+    assert ShapesConfig(upright=True).augment_defaults()["rotate_degrees"] == 0
+    assert ShapesConfig().augment_defaults()["rotate_degrees"] == 180
+
+
+def one_upright_shape(name: str, size: int = 32) -> torch.Tensor:
+    """The mask of one large upright shape in the middle of the image, (S, S) float."""
+    scene = sample_scenes(1, torch.Generator().manual_seed(0), max_distractors=0, upright=True)
+    scene.shape = torch.tensor([SHAPES.index(name)])
+    scene.angle, scene.center, scene.radius = UPRIGHT_ANGLES[scene.shape], torch.full((1, 2), 0.5), torch.tensor([0.35])
+    return render(scene, size)[1][0].float()
+
+
+def test_upright_triangles_point_up_and_symmetric_shapes_keep_the_rotation_ambiguous():
+    widths = one_upright_shape("triangle").sum(1)
+    widths = widths[widths > 0]
+    assert widths[0] < widths[-1] / 3  # the apex in the top row, the base in the bottom one (y points down)
+    symmetry = {"circle": 1, "ring": 1, "square": 1, "cross": 1, "bar": 2}  # quarter turns that map it onto itself
+    for name in SHAPES:
+        mask = one_upright_shape(name)
+        turns = [k for k in (1, 2) if (torch.rot90(mask, k) != mask).float().mean() < 0.01]
+        assert turns[:1] == [symmetry[name]] if name in symmetry else turns == [], (name, turns)

@@ -6,6 +6,12 @@ Scenes are sampled as a :class:`Scene` of per-image parameters and drawn by :fun
 distance functions on a coordinate grid, anti-aliased by clamping the distance in pixels, so the same
 scene renders at any resolution and can be re-rendered with moved parameters (e.g. for video frames).
 Positions and sizes are fractions of the image side; the y axis points down.
+
+With ``upright`` every shape (main and distractors) is drawn at its canonical angle (:data:`UPRIGHT_ANGLES`): the
+world then has a "which way is up" that RotNet can learn. Several shapes are symmetric under some of RotNet's
+quarter turns, so their rotation label stays ambiguous even upright: circle and ring (any turn), square and cross
+(90 degrees), bar (180 degrees); a horizontal flip also turns an upright arrow or crescent into its 180-degree
+rotation.
 """
 from __future__ import annotations
 
@@ -41,6 +47,8 @@ ATTRIBUTE_NAMES = {"shape": list(SHAPES), "color": list(COLORS), "size": list(SI
 PALETTE = torch.tensor(list(COLORS.values()))
 SMALL_RADIUS, LARGE_RADIUS = (0.20, 0.25), (0.30, 0.36)
 DISTRACTOR_RADIUS = (0.06, 0.10)
+# Each shape's upright angle in radians: triangle, star and heart point up (their distance functions point down).
+UPRIGHT_ANGLES = torch.tensor([math.pi if name in ("triangle", "star", "heart") else 0.0 for name in SHAPES])
 NOISE_GRID = 6  # the noise background is a bicubic upsampling of this many random values per side
 
 
@@ -58,13 +66,15 @@ class ShapesConfig:
                                       low=0.0, high=1.0)
     max_distractors: int = param(1, "Largest number of small distractor shapes that may cover the main one",
                                  low=0, high=4)
+    upright: bool = param(False, "Draw every shape at its canonical angle (triangles point up), not at a random "
+                          "one, and add no rotation: a world with an upright, which RotNet needs")
 
     def augment_defaults(self) -> dict:
-        """The invariances this world calls for: shapes have no upright (any rotation) and, unless colour is the
-        label, their colour is a nuisance (strong hue and saturation jitter); crops keep most of the scene so
-        that both views show the shape. SimCLR on shapes, 300 steps: kNN 21 % without these, 32 % with."""
+        """The invariances this world calls for: unless ``upright``, shapes have no upright (any rotation); unless
+        colour is the label, their colour is a nuisance (strong hue and saturation jitter); crops keep most of the
+        scene so that both views show the shape. SimCLR on shapes, 300 steps: kNN 21 % without these, 32 % with."""
         colour = {} if self.label == "color" else {"hue": 0.5, "saturation": 0.8}
-        return {"rotate_degrees": 180.0, "crop_scale_min": 0.5, **colour}
+        return {"rotate_degrees": 0.0 if self.upright else 180.0, "crop_scale_min": 0.5, **colour}
 
 @dataclass
 class Scene:
@@ -98,8 +108,9 @@ class Scene:
 
 def sample_scenes(n: int, generator: torch.Generator, max_distractors: int = ShapesConfig.max_distractors,
                   background_contrast: float = ShapesConfig.background_contrast,
-                  background_texture: float = ShapesConfig.background_texture) -> Scene:
-    """Draw n random scenes."""
+                  background_texture: float = ShapesConfig.background_texture,
+                  upright: bool = ShapesConfig.upright) -> Scene:
+    """Draw n random scenes (upright: every shape at its canonical angle; the other parameters are the same)."""
 
     def uniform(low: float | torch.Tensor, high: float | torch.Tensor, *shape: int) -> torch.Tensor:
         return low + (high - low) * torch.rand(*shape, generator=generator)
@@ -136,7 +147,7 @@ def sample_scenes(n: int, generator: torch.Generator, max_distractors: int = Sha
         (direction.cos(), direction.sin()), -1)
     anywhere = uniform(0.1, 0.9, n, d, 2)
     edge = torch.rand(n, d, 1, generator=generator) < 0.5
-    return Scene(
+    scene = Scene(
         shape=shape, color=color, rgb=rgb, radius=radius, center=center, angle=uniform(0, 2 * math.pi, n),
         background=randint(len(BACKGROUNDS), n), background_rgb=background_rgb,
         background_angle=uniform(0, math.pi, n), background_frequency=uniform(3, 7, n),
@@ -146,6 +157,9 @@ def sample_scenes(n: int, generator: torch.Generator, max_distractors: int = Sha
         distractor_rgb=torch.rand(n, d, 3, generator=generator), distractor_radius=uniform(*DISTRACTOR_RADIUS, n, d),
         distractor_center=torch.where(edge, on_edge, anywhere), distractor_angle=uniform(0, 2 * math.pi, n, d),
     )
+    if upright:  # the random angles are drawn either way, so that upright changes nothing else
+        scene.angle, scene.distractor_angle = UPRIGHT_ANGLES[scene.shape], UPRIGHT_ANGLES[scene.distractor_shape]
+    return scene
 
 
 def render(scene: Scene, image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -195,10 +209,11 @@ def caption(shape: int, color: int, size: int, hpos: int, vpos: int, background:
 def generate(n: int, seed: int, image_size: int = ShapesConfig.image_size,
              max_distractors: int = ShapesConfig.max_distractors, label: str = ShapesConfig.label,
              background_contrast: float = ShapesConfig.background_contrast,
-             background_texture: float = ShapesConfig.background_texture) -> ImageSet:
+             background_texture: float = ShapesConfig.background_texture,
+             upright: bool = ShapesConfig.upright) -> ImageSet:
     """n images with attributes, captions and masks, determined by seed."""
     scene = sample_scenes(n, torch.Generator().manual_seed(seed), max_distractors, background_contrast,
-                          background_texture)
+                          background_texture, upright)
     chunk = max(1, 2**20 // image_size**2)  # about a million pixels per batch bounds memory at large sizes
     images, masks = zip(*(render(scene[i:i + chunk], image_size) for i in range(0, n, chunk)))
     attributes = scene_attributes(scene)
@@ -213,7 +228,8 @@ def load_shapes(config: ShapesConfig) -> Dataset:
     """Train and test splits from two seeds derived from config.seed."""
     train_seed, test_seed = torch.randint(2**62, (2,), generator=torch.Generator().manual_seed(config.seed)).tolist()
     options = dict(image_size=config.image_size, max_distractors=config.max_distractors, label=config.label,
-                   background_contrast=config.background_contrast, background_texture=config.background_texture)
+                   background_contrast=config.background_contrast, background_texture=config.background_texture,
+                   upright=config.upright)
     return Dataset(
         name="shapes",
         train=generate(config.train_size, train_seed, **options),

@@ -66,6 +66,18 @@ class Method(nn.Module):
         self.config = config
         self.augment = augment
 
+    @classmethod
+    def dataset_defaults(cls, dataset: str) -> dict[str, Any]:
+        """Settings of ``dataset`` the method's pretext needs (e.g. an upright world for RotNet); the user's dataset
+        options override them key by key."""
+        return {}
+
+    @classmethod
+    def data_warning(cls, dataset: str, dataset_options: dict[str, Any], augment: Any) -> str | None:
+        """One sentence when the pretext label cannot be told from the images of this data and augmentation (an
+        AugmentConfig), else None; the run goes on (a lesson may want to show it), warned."""
+        return None
+
     def training_step(self, images: torch.Tensor, rng: torch.Generator) -> StepOutput:
         raise NotImplementedError
 

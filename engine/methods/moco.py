@@ -1,7 +1,14 @@
 """MoCo v2 (He et al. 2020, "Momentum Contrast for Unsupervised Visual Representation Learning"; Chen et al. 2020,
-"Improved Baselines with Momentum Contrastive Learning")."""
+"Improved Baselines with Momentum Contrastive Learning").
+
+Shuffling BN (He et al. 2020, sec. 3.3) on one device: BatchNorm statistics computed over the whole batch let a
+query tell its own key, which shared them, from the queue's, which did not, and the model learns that shortcut. As
+MoCo's code does on several GPUs, the batch is split into groups that each get their own BatchNorm statistics (one
+group per GPU there), and the key encoder sees the keys in a random order before the split, so that a query's
+statistics come from other images than its key's."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -41,13 +48,24 @@ class MoCoConfig:
     hidden_dim: int = param(512, "Projection head hidden width (MoCo v2's MLP head)", low=16, high=8192)
     out_dim: int = param(128, "Projection head output width (the space of queries, keys and the queue)",
                          low=8, high=4096)
+    shuffle_bn: bool = param(True, "Shuffling BN: BatchNorm statistics per group of the batch (as per GPU), keys "
+                             "shuffled across the groups, so that a query and its key do not share statistics")
+    bn_groups: int = param(8, "Shuffling BN: groups the batch is split into (the number of GPUs it stands for)",
+                           low=2, high=64)
+
+
+def split_batch(network: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, groups: int) -> torch.Tensor:
+    """``network`` applied to each of ``groups`` consecutive slices of the batch on its own, as on ``groups`` GPUs:
+    its BatchNorm layers normalise each slice with that slice's statistics."""
+    return torch.cat([network(part) for part in x.chunk(groups)])
 
 
 @register_method
 class MoCo(Method):
     """Queries q = g(f(x1)) from the online encoder, keys k = g_k(f_k(x2)) from a momentum copy without gradients;
     InfoNCE with the positive key against a queue of keys from earlier batches. After each step the key encoder
-    follows the online one by EMA and this batch's keys enter the queue."""
+    follows the online one by EMA and this batch's keys enter the queue. With ``shuffle_bn`` both encoders run per
+    group of the batch, the keys in a shuffled order that is undone afterwards."""
 
     name = "moco"
     paper = "Chen et al. 2020, MoCo v2"
@@ -64,13 +82,26 @@ class MoCo(Method):
 
     def training_step(self, images: torch.Tensor, rng: torch.Generator) -> StepOutput:
         x_q, x_k = self.augment.views(images, 2, rng)
-        h = self.backbone(x_q)
-        q = self.projection(h)
+        groups = self._bn_groups(len(images))
+        h = split_batch(self.backbone, x_q, groups)
+        q = split_batch(self.projection, h, groups)
         with torch.no_grad():
-            k = F.normalize(self.key_projection(self.key_backbone(x_k)), dim=1)
+            n, device = len(x_k), x_k.device
+            order = torch.randperm(n, generator=rng, device=device) if groups > 1 else torch.arange(n, device=device)
+            k = split_batch(lambda x: self.key_projection(self.key_backbone(x)), x_k[order], groups)
+            k = F.normalize(k[order.argsort()], dim=1)  # back in the queries' order
         loss = self.criterion(q, k, self.queue.keys)
         self._keys = k
         return StepOutput(loss, h.detach())
+
+    def _bn_groups(self, batch_size: int) -> int:
+        if not self.config.shuffle_bn:
+            return 1
+        if batch_size < 2 * self.config.bn_groups:
+            raise ValueError(f"MoCo's shuffle_bn splits a batch into method.bn_groups={self.config.bn_groups} "
+                             f"groups of at least 2 images: use a batch_size of at least {2 * self.config.bn_groups}, "
+                             f"fewer bn_groups or method.shuffle_bn=false")
+        return self.config.bn_groups
 
     def after_step(self, progress: float) -> None:
         ema_update(self.key_backbone, self.backbone, self.config.momentum)
