@@ -1,5 +1,5 @@
 """Self-supervised methods, one file each, registered by name."""
-from engine.methods import barlow_twins, byol, dino, moco, rotnet, simclr, simsiam, swav  # noqa: F401  (register methods)
+from engine.methods import barlow_twins, byol, context_encoder, denoising_ae, dino, mae, moco, rotnet, simclr, simsiam, swav  # noqa: F401  (register methods)
 from engine.methods.base import METHODS, Method, Preview, StepOutput
 
 __all__ = ["METHODS", "Method", "Preview", "StepOutput"]
