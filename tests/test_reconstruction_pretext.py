@@ -211,6 +211,22 @@ def test_a_short_run_lowers_the_reconstruction_loss(tmp_path, method, backbone, 
     assert all(tile.dtype == torch.uint8 for row in preview.rows for tile in row)
 
 
+@pytest.mark.parametrize("method,options", [("context_encoder", {"mask": "region", "overlap": 2}),
+                                            ("context_encoder", {"mask": "centre", "adversarial": False}),
+                                            ("denoising_ae", {"corruption": "gaussian"}),
+                                            ("mae", {"norm_pix_loss": False, "mask_ratio": 0.5})])
+def test_each_setting_trains_one_step_on_gray_images(method, options):
+    backbone = build_backbone("vit-tiny" if method == "mae" else "convnet", 1, 16)
+    model = METHODS[method](backbone, METHODS[method].Config(**options), augment(16, channels=1))
+    images = torch.randint(0, 256, (6, 1, 16, 16), dtype=torch.uint8, generator=g(17))
+    out = model.training_step(images, g(18))
+    out.loss.backward()
+    assert math.isfinite(out.loss.item()) and out.features.shape == (6, backbone.out_dim)
+    assert all(p.grad is not None for p in backbone.parameters())
+    preview = model.preview(images[:2], g(19))
+    assert {tuple(t.shape) for row in preview.rows for t in row} == {(1, 16, 16)}
+
+
 def test_the_context_encoder_without_the_adversary_is_the_l2_alone():
     method = METHODS["context_encoder"](build_backbone("convnet", 3, 16), ContextEncoderConfig(adversarial=False),
                                         augment(16))

@@ -1,4 +1,4 @@
-"""The context encoder's adversarial loss (Pathak et al. 2016, eq. 2), written so that ONE backward pass trains
+"""The context encoder's adversarial loss (Pathak et al. 2016, sec. 3.2), written so that ONE backward pass trains
 both players, as the Session's single optimiser needs."""
 from __future__ import annotations
 

@@ -85,9 +85,9 @@ class ContextEncoderConfig:
 @register_method
 class ContextEncoder(ConvAutoencoder):
     """A region of each image is filled with the mean (0 after normalisation) and the encoder-decoder paints it
-    back. L = lambda_rec L_rec + lambda_adv L_adv (eq. 3-4, 0.999 and 0.001): L_rec the L2 over the missing region
+    back. L = lambda_rec L_rec + lambda_adv L_adv (sec. 3.2; 0.999 and 0.001): L_rec the L2 over the missing region
     (eq. 1), L_adv the generator's side of a GAN whose discriminator tells the real image from the image with the
-    fill pasted in (eq. 2; the paper's D sees the centre region alone, which only the centre mask defines).
+    fill pasted in (the paper's D sees the centre region alone, which only the centre mask defines).
 
     One optimiser, one backward: the returned loss is lambda_rec L_rec + lambda_adv L_G + L_D, where L_D scores
     detached fakes (its gradient reaches only D) and L_G runs the fakes through D with detached parameters

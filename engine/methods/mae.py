@@ -103,7 +103,8 @@ class MAE(Method):
     paper = "He et al. 2021, MAE"
     Config = MAEConfig
     # the paper's pre-training augmentation is random resized crop (scale 0.2-1) and flip only: masking is the
-    # regulariser, colour jitter hurts it (sec. 4.1, Table 1f); no rotation or colour from the shapes world's defaults
+    # regulariser, colour jitter hurts it (sec. 4.1, the augmentation ablation); no rotation or colour jitter from
+    # the shapes world's defaults
     augment_defaults = {"crop_scale_min": 0.2, "rotate_degrees": 0.0, "jitter_p": 0.0, "grayscale_p": 0.0}
     train_defaults = {"lr": 1e-3, "weight_decay": 0.05}
 
@@ -139,8 +140,9 @@ class MAE(Method):
 
     @torch.no_grad()
     def preview(self, images: torch.Tensor, rng: torch.Generator) -> Preview:
-        """Masked input (masked patches grey), the reconstruction with the visible patches pasted back (the paper's
-        figure 2; with norm_pix_loss the predicted patches take the true patch's mean and variance), original."""
+        """Masked input (masked patches grey), the reconstruction with the visible patches pasted back (as MAE's demo
+        notebook shows it; the paper's figure 2 shows the raw output), original. With norm_pix_loss the predicted
+        patches are shown with the true patch's mean and variance, which the prediction does not include."""
         x = self.augment.prepare(images)
         with eval_mode(self):
             prediction, patches, mask, _ = self.masked_prediction(x, rng)
