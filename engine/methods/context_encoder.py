@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.config import param
-from engine.losses.adversarial import adversarial_losses
+from engine.losses import adversarial_losses
 from engine.methods.base import register_method
 from engine.methods.reconstruction import ConvAutoencoder, decoder_width_param
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from engine.config import param
-from engine.losses.reconstruction import masked_patch_mse, patch_stats
+from engine.losses import masked_patch_mse, patch_stats
 from engine.methods.base import Method, Preview, StepOutput, register_method
 from engine.methods.reconstruction import eval_mode, random_indices, reconstruction_preview
 from engine.nets.vit import Block, TinyViT
@@ -106,7 +106,7 @@ class MAE(Method):
     # regulariser, colour jitter hurts it (sec. 4.1, the augmentation ablation); no rotation or colour jitter from
     # the shapes world's defaults
     augment_defaults = {"crop_scale_min": 0.2, "rotate_degrees": 0.0, "jitter_p": 0.0, "grayscale_p": 0.0}
-    train_defaults = {"lr": 1e-3, "weight_decay": 0.05}
+    train_defaults = {"lr": 1.5e-4, "weight_decay": 0.05}  # the paper's base lr 1.5e-4 x batch / 256 at batch 256
 
     def __init__(self, backbone, config: MAEConfig, augment):
         super().__init__(backbone, config, augment)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from engine.config import param
-from engine.losses.reconstruction import masked_l2
+from engine.losses import masked_l2
 from engine.methods.base import Method, Preview, StepOutput
 from engine.nets.decoder import ConvDecoder, pooled_features
 
