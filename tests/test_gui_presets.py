@@ -66,3 +66,15 @@ def test_preset_flag_opens_the_window_ready_to_start(qtbot, tmp_path, tiny_run):
     assert effective(window.setup.values()) == effective(tiny_run)
     assert not window.setup_dock.toggleViewAction().isChecked() and window.presenter_action.isChecked()
     window.presenter_action.setChecked(False)  # the application font is shared with the other tests
+
+
+def test_picking_rotnet_on_shapes_gives_its_upright_world_unless_the_user_says_otherwise(window):
+    from engine.build import RunConfig
+
+    window.setup.set_values({"dataset": "shapes", "method": "rotnet"})
+    assert window.setup.forms["Dataset"].values()["upright"] is True  # the form shows the method's default
+    assert RunConfig.with_method_defaults(window.setup.values()).dataset_options == {"upright": True}
+    window.setup.set_values({"dataset": "shapes", "method": "rotnet", "dataset_options": {"upright": False}})
+    assert RunConfig.with_method_defaults(window.setup.values()).dataset_options == {"upright": False}
+    window.setup.set_values({"dataset": "shapes", "method": "simclr"})
+    assert window.setup.forms["Dataset"].values()["upright"] is False

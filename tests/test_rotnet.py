@@ -7,6 +7,7 @@ import json
 import torch
 from sklearn.ensemble import HistGradientBoostingClassifier
 
+from engine import events
 from engine.config import from_dict
 from engine.data.augment import Augment, AugmentConfig
 from engine.data.shapes import generate
@@ -71,3 +72,15 @@ def test_a_300_step_run_on_the_upright_world_learns_the_rotation(tmp_path):
     assert len(accuracy) == 300
     first, last = sum(accuracy[:20]) / 20, sum(accuracy[-20:]) / 20
     assert first < 0.32 and last > 0.37, (first, last)  # measured: 0.28 -> 0.42 (chance 0.25, ceiling 0.55)
+
+
+def test_the_run_takes_the_upright_default_and_warns_when_the_user_turns_it_off(tmp_path):
+    assert RunConfig.with_method_defaults({"method": "rotnet"}).dataset_options == {"upright": True}
+    assert RunConfig.with_method_defaults({"method": "rotnet", "dataset": "digits"}).dataset_options == {}
+    cfg = RunConfig.with_method_defaults({
+        "method": "rotnet", "dataset": "shapes", "steps": 1, "batch_size": 8, "device": "cpu", "minutes": 0.0,
+        "dataset_options": {"train_size": 64, "test_size": 32, "image_size": 16, "upright": False},
+        "eval_every_s": 0.0, "final_eval": False, "preview_every_s": 0.0, "checkpoint_every_s": 0.0})
+    seen = []
+    assert Session(cfg, tmp_path / "run", seen.append).run().reason == "completed"
+    assert any("without an upright" in e.message for e in seen if isinstance(e, events.Warning))

@@ -1,11 +1,14 @@
 """One small module per loss, each citing its paper and equation."""
+from engine.losses.adversarial import adversarial_losses
 from engine.losses.barlow_twins import BarlowTwinsLoss
 from engine.losses.colorization import rebalanced_cross_entropy, rebalancing_weights
 from engine.losses.dino import DINOLoss
 from engine.losses.infonce import InfoNCELoss
 from engine.losses.negative_cosine import NegativeCosineSimilarity
 from engine.losses.ntxent import NTXentLoss
+from engine.losses.reconstruction import masked_l2, masked_patch_mse, patch_stats
 from engine.losses.swav import SwAVLoss, sinkhorn
 
 __all__ = ["BarlowTwinsLoss", "DINOLoss", "InfoNCELoss", "NTXentLoss", "NegativeCosineSimilarity", "SwAVLoss",
-           "rebalanced_cross_entropy", "rebalancing_weights", "sinkhorn"]
+           "adversarial_losses", "masked_l2", "masked_patch_mse", "patch_stats", "rebalanced_cross_entropy",
+           "rebalancing_weights", "sinkhorn"]

@@ -89,6 +89,16 @@ class TinyViT(nn.Module):
             x, _ = block(x)
         return self.norm(x)[:, 0]
 
+    def forward_visible(self, x: torch.Tensor, keep_index: torch.Tensor) -> torch.Tensor:
+        """MAE's encoder (He et al. 2021, sec. 3): only [CLS] and the patches at ``keep_index`` (B, K), position
+        embeddings added, pass through the blocks; returns their normalised tokens (B, 1 + K, dim), [CLS] first."""
+        tokens = self._tokens(x)
+        patches = tokens[:, 1:].gather(1, keep_index[..., None].expand(-1, -1, tokens.shape[-1]))
+        x = torch.cat([tokens[:, :1], patches], dim=1)
+        for block in self.blocks:
+            x, _ = block(x)
+        return self.norm(x)
+
     def last_attention(self, x: torch.Tensor) -> torch.Tensor:
         """Attention of the last block, (B, heads, 1 + patches, 1 + patches); row 0 is [CLS] attending to patches."""
         x = self._tokens(x)
