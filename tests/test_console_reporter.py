@@ -18,7 +18,7 @@ def step(n: int) -> events.Step:
 
 
 def started() -> events.Started:
-    return events.Started("/tmp/run", {"method": "simclr", "minutes": 0.0}, "cpu", 100, "shapes", 512)
+    return events.Started("/tmp/run", {"method": "simclr", "minutes": 0.0}, "cpu", 100, "shapes", 512, 16, 3)
 
 
 def test_into_a_log_progress_is_a_plain_line_at_most_every_interval():
