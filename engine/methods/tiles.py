@@ -185,7 +185,8 @@ class TileMethod(Method):
         h, logits = self.classify(p.inputs)
         loss = F.cross_entropy(logits, p.labels)
         accuracy = (logits.argmax(1) == p.labels).float().mean().item()
-        # the online probe reads the mean of the tiles' features: free, and close to what kNN sees on full images
+        # the online probe reads the mean of the tiles' features, which costs nothing; kNN and the final probe see the
+        # backbone on whole images instead (not normalised per tile)
         return StepOutput(loss, h.mean(1).detach(), {"pretext_acc": accuracy})
 
     @torch.no_grad()
