@@ -106,7 +106,8 @@ class MAE(Method):
     # regulariser, colour jitter hurts it (sec. 4.1, the augmentation ablation); no rotation or colour jitter from
     # the shapes world's defaults
     augment_defaults = {"crop_scale_min": 0.2, "rotate_degrees": 0.0, "jitter_p": 0.0, "grayscale_p": 0.0}
-    train_defaults = {"lr": 1.5e-4, "weight_decay": 0.05}  # the paper's base lr 1.5e-4 x batch / 256 at batch 256
+    # the paper's base lr 1.5e-4 x batch / 256 at batch 256; a ViT: MAE drops tokens, which a convnet cannot
+    train_defaults = {"lr": 1.5e-4, "weight_decay": 0.05, "backbone": "vit-tiny"}
 
     def __init__(self, backbone, config: MAEConfig, augment):
         super().__init__(backbone, config, augment)
