@@ -12,12 +12,13 @@ import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
 
 from engine import events
+from engine.build import channel_stats
 from engine.data import load_dataset
 from engine.data.augment import Augment, AugmentConfig
 from engine.methods import METHODS
 from engine.methods.jigsaw import max_hamming_permutations
 from engine.nets import build_backbone
-from engine.run import RunConfig, Session, channel_stats
+from engine.run import RunConfig, Session
 
 # (row, column) step from the centre cell to the neighbour of each relative-position class: raster order
 DIRECTIONS = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
