@@ -324,6 +324,8 @@ class MainWindow(QMainWindow):
         match event:
             case events.Started():
                 self.run_dir = Path(event.run_dir)
+            case events.Error() if self.plots.steps_received == 0:  # refused while setting up: nothing trained
+                self.show_error("Cannot start", event.message, event.details)
             case events.Error():
                 self.show_error("Training failed", event.message + "\n\nThe run folder keeps what was learnt "
                                 "up to the failure.", event.details)

@@ -151,3 +151,16 @@ def test_a_panel_shortcut_raises_a_tab_behind_another_before_it_closes_anything(
     action.trigger()
     qtbot.waitUntil(lambda: not dock.visibleRegion().isEmpty())
     assert action.isChecked()
+
+
+def test_settings_the_method_refuses_are_named_before_anything_trains(window, qtbot, tiny_run):
+    """Jigsaw's 3x3 grid of 8 px tiles needs a 30 px view; the tiny run's images are 16 px."""
+    window.setup.set_values({**tiny_run, "method": "jigsaw"})
+    window.start_action.trigger()
+    qtbot.waitUntil(lambda: bool(window.findChildren(QMessageBox)), timeout=RUN_TIMEOUT_MS)
+    box = window.findChildren(QMessageBox)[0]
+    assert box.windowTitle() == "Cannot start" and "need a 30 px view" in box.text(), box.text()
+    assert "Traceback" not in box.text() and "ValueError" not in box.text()
+    wait_idle(qtbot, window)
+    assert window.plots.steps_received == 0
+    box.accept()
