@@ -27,6 +27,8 @@ def main() -> None:
     parser.add_argument("--backbone", default="convnet")
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--set", action="append", default=[], metavar="GROUP.NAME=VALUE")
+    parser.add_argument("--tabs", nargs="+", choices=[t[:-5] for t in TABS], default=[t[:-5] for t in TABS])
+    parser.add_argument("--modes", nargs="+", choices=("normal", "presenter"), default=["normal", "presenter"])
     parser.add_argument("--out", type=Path, default=Path("/tmp/pretext-shots"))
     args = parser.parse_args()
     width, height = map(int, args.size.split("x"))
@@ -57,12 +59,12 @@ def main() -> None:
     wait(120, lambda: window.state is RunState.IDLE)
     window.start_run()
     wait(1800, lambda: window.state is RunState.IDLE and not window.training_alive)
-    for presenter in (False, True):
-        window.presenter_action.setChecked(presenter)
-        for tab in TABS:
-            getattr(window, tab).raise_()
-            wait(25 if tab == "explorer_dock" and not presenter else 3)  # the first embedding: PCA, then UMAP
-            path = args.out / f"{args.method}-{args.size}-{'presenter' if presenter else 'normal'}-{tab[:-5]}.png"
+    for mode in args.modes:
+        window.presenter_action.setChecked(mode == "presenter")
+        for tab in args.tabs:
+            getattr(window, f"{tab}_dock").raise_()
+            wait(25 if tab == "explorer" and mode == "normal" else 3)  # the first embedding: PCA, then UMAP
+            path = args.out / f"{args.method}-{args.size}-{mode}-{tab}.png"
             window.grab().save(str(path))
             print(path, flush=True)
     QTimer.singleShot(0, window.close)
