@@ -170,3 +170,15 @@ def test_a_grid_that_does_not_fit_is_refused_with_a_clear_message(name):
     with pytest.raises(ValueError, match="tile_size 4 px is too small for the ConvNet backbone"):
         build(name, size=16, tile_size=4, gap=1)
     assert build(name, size=16, backbone="resnet18", tile_size=4, gap=1).grid.extent == 16
+
+
+def test_the_evaluated_encoder_sees_whole_images_normalised_as_the_tiles_were():
+    augment = Augment(AugmentConfig(), 32, torch.zeros(3), torch.ones(3))
+    x = torch.rand(4, 3, 32, 32)
+    for name in ("relative_patch", "jigsaw"):
+        method = METHODS[name](build_backbone("convnet", 3, 32), METHODS[name].Config(), augment).eval()
+        shifted = x * 3.0 + 1.5  # brightness and contrast per image: the per-tile normalisation removes both
+        assert torch.allclose(method.encoder(x), method.encoder(shifted), atol=1e-4)
+        assert method.encoder.feature_map(x).shape == method.backbone.feature_map(x).shape
+        opened = METHODS[name](method.backbone, METHODS[name].Config(shortcuts=True), augment)
+        assert opened.encoder is method.backbone  # no normalisation in training, none in evaluation

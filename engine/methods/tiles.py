@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from engine.config import param
 from engine.methods.base import Method, StepOutput
@@ -118,6 +119,24 @@ def mosaic(tiles: torch.Tensor, corners: torch.Tensor, view_size: int) -> torch.
     return canvas
 
 
+class NormalisedPerImage(nn.Module):
+    """The tile encoder on whole images: each image's channels normalised on their own, as training normalises each
+    tile (``normalize_tiles``), so that kNN and the probes see inputs like those the network learnt on. Whole images
+    left as they are would be a distribution the backbone never saw (relative patch, 5000 / 1000 images: kNN 17.4 %
+    raw, 29.7 % normalised per image)."""
+
+    def __init__(self, backbone: nn.Module):
+        super().__init__()
+        self.backbone = backbone
+        self.out_dim = backbone.out_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(normalize_tiles(x))
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone.feature_map(normalize_tiles(x))
+
+
 class Puzzle(NamedTuple):
     inputs: torch.Tensor  # (n, k, C, t, t) the tiles as the network sees them
     labels: torch.Tensor  # (n,) the class to predict
@@ -145,6 +164,14 @@ class TileMethod(Method):
         self.channels = augment.mean.shape[1]
         check_backbone_takes(backbone, self.channels, config.tile_size)
         self.classifier = MLPHead([self.tiles_shown * backbone.out_dim, config.hidden_dim, self.classes])
+
+    @property
+    def encoder(self) -> nn.Module:
+        """The backbone on whole images normalised as the tiles are (unless the shortcuts are open: then neither is;
+        a ViT, which has no feature map for the attention view, is left as it is)."""
+        if self.config.shortcuts or not hasattr(self.backbone, "feature_map"):
+            return self.backbone
+        return NormalisedPerImage(self.backbone)
 
     def draw(self, n: int, rng: torch.Generator, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """Labels (n,) and the cells (n, tiles_shown) to show, in the order the classifier sees them."""
@@ -186,7 +213,7 @@ class TileMethod(Method):
         loss = F.cross_entropy(logits, p.labels)
         accuracy = (logits.argmax(1) == p.labels).float().mean().item()
         # the online probe reads the mean of the tiles' features, which costs nothing; kNN and the final probe see the
-        # backbone on whole images instead (not normalised per tile)
+        # backbone on whole images (normalised per image: ``encoder``)
         return StepOutput(loss, h.mean(1).detach(), {"pretext_acc": accuracy})
 
     @torch.no_grad()
