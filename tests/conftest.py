@@ -27,6 +27,18 @@ def tiny_run() -> dict:
     return {**TINY_RUN, "dataset_options": dict(TINY_RUN["dataset_options"])}
 
 
+def train_to_completion(config, run_dir: Path) -> tuple:
+    """Train ``config`` in ``run_dir`` to the end of its budget; returns (session, its events). A run that does not
+    complete fails the test with its errors."""
+    from engine import events
+    from engine.run import Session
+
+    seen: list = []
+    session = Session(config, run_dir, seen.append)
+    assert session.run().reason == "completed", [e for e in seen if isinstance(e, events.Error)]
+    return session, seen
+
+
 @pytest.fixture
 def whole_and_resumed(tmp_path):
     """``train(config)`` runs ``config`` (a step budget) once uninterrupted and once stopped after step 5 and

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import train_to_completion
 from sklearn.linear_model import LogisticRegression
 
 from engine import events
@@ -189,11 +190,8 @@ def test_the_main_shape_colour_bin_is_readable_from_the_lightness_the_network_se
 
 
 def train(tmp_path, name: str, steps: int, **overrides) -> tuple[Session, list]:
-    seen: list = []
     cfg = RunConfig.with_method_defaults({**SMALL, "method": name, "steps": steps, **overrides})
-    session = Session(cfg, tmp_path / name, seen.append)
-    assert session.run().reason == "completed", [e for e in seen if isinstance(e, events.Error)]
-    return session, seen
+    return train_to_completion(cfg, tmp_path / name)
 
 
 @pytest.mark.parametrize("name", METHOD_NAMES)

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from conftest import train_to_completion
 
 from engine import events
 from engine.eval import collapse
@@ -22,11 +23,8 @@ SMALL = {"dataset": "shapes", "dataset_options": {"train_size": 512, "test_size"
 
 
 def train(tmp_path, method: str, steps: int, **overrides) -> tuple[Session, list]:
-    seen: list = []
     cfg = RunConfig.with_method_defaults({**SMALL, "method": method, "steps": steps, **overrides})
-    session = Session(cfg, tmp_path / method, seen.append)
-    assert session.run().reason == "completed", [e for e in seen if isinstance(e, events.Error)]
-    return session, seen
+    return train_to_completion(cfg, tmp_path / method)
 
 
 def health(session: Session) -> tuple[dict[str, float], str | None]:

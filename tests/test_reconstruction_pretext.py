@@ -8,6 +8,7 @@ import math
 
 import pytest
 import torch
+from conftest import train_to_completion
 from torch import nn
 
 from engine import events
@@ -20,7 +21,7 @@ from engine.methods.mae import MAEConfig, patchify, random_masking, unpatchify
 from engine.nets import build_backbone
 from engine.nets.decoder import pooled_features
 from engine.nets.vit import TinyViT
-from engine.run import RunConfig, Session
+from engine.run import RunConfig
 
 
 def g(seed: int) -> torch.Generator:
@@ -193,10 +194,8 @@ SMALL = {"dataset": "shapes", "dataset_options": {"train_size": 512, "test_size"
 @pytest.mark.parametrize("method,backbone,options", [("context_encoder", "convnet", {"mask": "blocks"}),
                                                      ("denoising_ae", "convnet", {}), ("mae", "vit-tiny", {})])
 def test_a_short_run_lowers_the_reconstruction_loss(tmp_path, method, backbone, options):
-    seen: list = []
     cfg = RunConfig.with_method_defaults({**SMALL, "method": method, "backbone": backbone, "method_options": options})
-    session = Session(cfg, tmp_path, seen.append)
-    assert session.run().reason == "completed", [e for e in seen if isinstance(e, events.Error)]
+    session, seen = train_to_completion(cfg, tmp_path)
     lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     steps = [line for line in lines if "loss" in line]
     assert len(steps) == 70 and all(math.isfinite(s["loss"]) for s in steps)

@@ -9,6 +9,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import train_to_completion
 from sklearn.linear_model import LogisticRegression
 
 from engine import events
@@ -18,7 +19,7 @@ from engine.data.augment import Augment, AugmentConfig
 from engine.methods import METHODS
 from engine.methods.jigsaw import max_hamming_permutations
 from engine.nets import build_backbone
-from engine.run import RunConfig, Session
+from engine.run import RunConfig
 
 # (row, column) step from the centre cell to the neighbour of each relative-position class: raster order
 DIRECTIONS = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
@@ -147,9 +148,7 @@ def test_a_short_run_learns_the_puzzle(tmp_path, name, batch, above):
              "method": name, "steps": 80, "batch_size": batch, "minutes": 0.0, "eval_bank": 512, "eval_queries": 256,
              "preview_every_s": 0.0, "checkpoint_every_s": 0.0, "device": "cpu", "warmup_steps": 5,
              "eval_every_s": 0.0}
-    seen: list = []
-    session = Session(RunConfig.with_method_defaults(small), tmp_path, seen.append)
-    assert session.run().reason == "completed", [e for e in seen if isinstance(e, events.Error)]
+    session, seen = train_to_completion(RunConfig.with_method_defaults(small), tmp_path)
     losses = [loss for e in seen if isinstance(e, events.Step) for loss in e.losses]
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     accuracy = [row["pretext_acc"] for row in rows if "loss" in row]
