@@ -123,8 +123,7 @@ class TrainingPlots(pg.GraphicsLayoutWidget):
         self.final_knn = self.accuracy_plot.plot(pen=None, symbol="star")
         self.accuracy_legend.addItem(self.knn_curve, "kNN (online)")
         self.accuracy_legend.addItem(self.final_knn, "final (full splits)")
-        self.pretext_curve = self.accuracy_plot.plot()
-        self.accuracy_legend.addItem(self.pretext_curve, "pretext task (training batches)")
+        self.pretext_curve = self.accuracy_plot.plot()  # in the legend only once a pretext task logs its accuracy
         self.baseline_lines = {name: pg.InfiniteLine(angle=0, movable=False) for name in BASELINES}
         self.baseline_keys = {name: pg.PlotDataItem() for name in BASELINES}  # legend entries: each line's pen
         for name, text in BASELINES.items():
@@ -223,7 +222,13 @@ class TrainingPlots(pg.GraphicsLayoutWidget):
         self.knn_curve.setData(*self.knn.arrays())
         self.final_knn.setData(*self.final)
         self.pretext_curve.setData(*self.pretext.arrays())
-        self.pretext_curve.setVisible(len(self.pretext) > 0)
+        shown = len(self.pretext) > 0
+        self.pretext_curve.setVisible(shown)
+        listed = any(sample.item is self.pretext_curve for sample, _ in self.accuracy_legend.items)
+        if shown and not listed:
+            self.accuracy_legend.addItem(self.pretext_curve, "pretext task (training batches)")
+        elif listed and not shown:
+            self.accuracy_legend.removeItem(self.pretext_curve)
         self._fit_ranges()
 
     def _fit_ranges(self) -> None:

@@ -47,10 +47,14 @@ def test_a_pretext_tasks_own_accuracy_is_drawn_beside_knn_only_when_logged(qtbot
     qtbot.addWidget(plots)
     plots.on_event(events.Step(10, 0.1, (9, 10), (2.0, 1.9), 1e-3, 100.0, 1.0, None, {}))
     plots._draw()
-    assert not plots.pretext_curve.isVisible()
+    legend = lambda: [label.text for _, label in plots.accuracy_legend.items]  # noqa: E731
+    assert not plots.pretext_curve.isVisible() and "pretext task (training batches)" not in legend()
     for step, accuracy in ((20, 0.3), (30, 0.5), (40, 0.7)):
         plots.on_event(events.Step(step, 0.1, (step,), (1.5,), 1e-3, 100.0, 1.0, None, {"pretext_acc": accuracy}))
     plots._draw()
     x, y = plots.pretext_curve.getData()
     assert plots.pretext_curve.isVisible() and list(x) == [20, 30, 40]
+    assert "pretext task (training batches)" in legend()
     assert y[0] == pytest.approx(30.0) and 30.0 < y[-1] < 70.0 and np.all(np.diff(y) > 0)  # percent, smoothed
+    plots.reset()
+    assert "pretext task (training batches)" not in legend()
