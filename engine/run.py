@@ -219,7 +219,7 @@ class Session:
         if self.resume_from_checkpoint:
             self._load()
         else:
-            self.method.prepare_data(dataset.train.images)
+            self.method.prepare_data(dataset.train)
         self._write_run_json()
         self.metrics = self.folder.open_metrics()
         self.on_event(events.Started(str(self.run_dir), to_dict(cfg), str(self.device), cfg.steps or None,
@@ -319,7 +319,7 @@ class Session:
         """One optimisation step on batch ``self.step``; None when the loss or gradients were not finite and
         the update was skipped (after MAX_BAD_STEPS in a row the run stops)."""
         cfg = self.config
-        index = self._batch_indices(self.step)
+        index = self.method.batch_indices(self.step, self._batch_indices(self.step))
         images = self.dataset.train.images[index].to(self.device, non_blocking=True)
         rng = torch.Generator(self.device).manual_seed(cfg.seed * 1_000_003 + self.step)
         with torch.autocast(self.device.type, self.autocast or torch.float32, enabled=self.autocast is not None):

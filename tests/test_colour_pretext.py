@@ -16,6 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from engine import events
 from engine.build import channel_stats
 from engine.data.augment import Augment, AugmentConfig
+from engine.data.base import ImageSet
 from engine.data.color import annealed_mean, fit_bins, lab_to_rgb, nearest_bin, rgb_to_lab
 from engine.data.shapes import generate
 from engine.losses import rebalanced_cross_entropy, rebalancing_weights
@@ -156,7 +157,7 @@ def test_bad_data_and_settings_are_refused_with_a_sentence(name):
     three_colours = torch.tensor([[230, 20, 20], [20, 200, 40], [30, 60, 240]], dtype=torch.uint8)
     images = three_colours[torch.arange(12) % 3].view(12, 3, 1, 1).expand(12, 3, 16, 16)
     with pytest.raises(ValueError, match="8 colour bins are more than the 3 distinct colours"):
-        small_method(name, **{BINS_OPTION[name]: 8}).prepare_data(images)
+        small_method(name, **{BINS_OPTION[name]: 8}).prepare_data(ImageSet(images))
 
 
 def test_a_grayscale_dataset_is_refused_before_training(tmp_path):
@@ -175,7 +176,7 @@ def test_the_main_shape_colour_bin_is_readable_from_the_lightness_the_network_se
     mean, std = channel_stats(data.images)
     augment = Augment(RunConfig(method="colorization").augment_config(), 32, mean, std)
     method = METHODS["colorization"](build_backbone("convnet", 3, 32), METHODS["colorization"].Config(), augment)
-    method.prepare_data(data.images)
+    method.prepare_data(data)
     head = method.head
     bins = head.targets(lab_of(augment, augment.prepare(data.images))[:, 1:]).flatten(1)
     on_shape = F.avg_pool2d(data.masks[:, None].float(), head.stride).flatten(1) > 0.5

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.data.augment import Augment
+from engine.data.base import ImageSet
 from engine.eval import collapse
 from engine.eval.attention import attention_maps, overlay_tiles
 from engine.events import Tiles
@@ -84,10 +85,19 @@ class Method(nn.Module):
     def after_step(self, progress: float) -> None:
         """Called after each optimizer step with training progress in [0, 1]."""
 
-    def prepare_data(self, images: torch.Tensor) -> None:
-        """Called once with the uint8 training images (N, C, S, S) before the first step of a new run, for what a
-        method derives from its data (e.g. colour bins). Not called on resume: keep the result in buffers, which
-        the checkpoint restores."""
+    def prepare_data(self, train: ImageSet) -> None:
+        """Called once with the training split (uint8 images (N, C, S, S), and the labels, captions and attributes
+        the source knows) before the first step of a new run, for what a method derives from its data (e.g. colour
+        bins). Labels are for diagnostics only, never for training. Not called on resume: keep the result in
+        buffers, which the checkpoint restores."""
+
+    def batch_indices(self, step: int, epoch_order: torch.Tensor) -> torch.Tensor:
+        """Indices into the training split of batch ``step``; ``epoch_order`` is the session's (consecutive slices
+        of a permutation per epoch). A method that draws its own batches (uniformly over clusters, from a few seed
+        images) returns others, determined by ``step`` so that a resumed run draws the same ones. Called once per
+        step, right before ``training_step`` on those images: a method that needs the batch's other data (its
+        captions) looks it up here."""
+        return epoch_order
 
     @property
     def encoder(self) -> nn.Module:

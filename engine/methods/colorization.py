@@ -10,6 +10,7 @@ from torch import nn
 
 from engine.config import param
 from engine.data.augment import Augment
+from engine.data.base import ImageSet
 from engine.data.color import annealed_mean, fit_bins, lab_to_rgb, nearest_bin, rgb_to_lab
 from engine.losses import rebalanced_cross_entropy, rebalancing_weights
 from engine.methods.base import Method, StepOutput, Tiles, register_method
@@ -212,9 +213,9 @@ class Colorization(Method):
         self.head = ColourHead(feature_channels(net, 1, augment.crop_size), config.bins, 2, config.head_width,
                                config.target_stride)
 
-    def prepare_data(self, images: torch.Tensor) -> None:
+    def prepare_data(self, train: ImageSet) -> None:
         cfg = self.config
-        ab = training_colours(images, cfg.target_stride)
+        ab = training_colours(train.images, cfg.target_stride)
         bins = fit_bins(ab, cfg.bins)
         p = torch.bincount(nearest_bin(ab, bins), minlength=cfg.bins).float() / len(ab)
         self.head.bins.copy_(bins)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from engine.config import param
+from engine.data.base import ImageSet
 from engine.data.color import fit_bins
 from engine.methods.base import Method, StepOutput, Tiles, register_method
 from engine.methods.colorization import (
@@ -73,8 +74,9 @@ class SplitBrain(Method):
         self.heads = nn.ModuleDict({"ab": head(config.ab_bins, 2), "L": head(config.l_bins, 1)})
         self.heads["L"].bins.copy_(((torch.arange(config.l_bins) + 0.5) * (100 / config.l_bins))[:, None])
 
-    def prepare_data(self, images: torch.Tensor) -> None:
-        self.heads["ab"].bins.copy_(fit_bins(training_colours(images, self.config.target_stride), self.config.ab_bins))
+    def prepare_data(self, train: ImageSet) -> None:
+        ab = training_colours(train.images, self.config.target_stride)
+        self.heads["ab"].bins.copy_(fit_bins(ab, self.config.ab_bins))
 
     def _predict(self, lab: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """Per predicted channel group ("ab", "L"): the logits and the global features of the half predicting it."""
