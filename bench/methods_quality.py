@@ -2,10 +2,12 @@
 ``--minutes`` of training (default 10) on shapes and fashion-mnist, beside the raw-pixel and random-init
 baselines, with training throughput in pairs/s (images per second, each giving one pair of views) and the
 collapse monitor's last reading, and for a pretext task its own accuracy on its last training batches. Each method
-runs with its own augment and train defaults.
+runs with its own augment and train defaults; ``--grid weight_decay=1e-4,0.05`` runs each method once per value of
+a run setting (an A/B in one command), the value in the row's name.
 
     .venv/bin/python bench/methods_quality.py [--minutes 10 | --steps N | --cpu-minutes M]
-        [--rates FILE] [--datasets shapes fashion-mnist] [--methods ...] [--out /tmp/methods_quality.txt]
+        [--rates FILE] [--datasets shapes fashion-mnist] [--methods ...] [--grid KEY=V1,V2 ...]
+        [--out /tmp/methods_quality.txt]
 
 A full 10-minute run takes ~2.5 hours of CPU. ``--minutes`` is wall-clock, so the machine's load (printed per row)
 matters. ``--cpu-minutes M`` first times every method for a few steps (keep the machine quiet for those ~3
@@ -29,7 +31,7 @@ from engine.run import RunConfig, Session  # noqa: E402
 METHODS = ["simclr", "moco", "byol", "simsiam", "barlow_twins", "swav", "dino", "rotnet"]
 
 
-def one_run(dataset: str, method: str, budget: dict, out: Path) -> dict:
+def one_run(dataset: str, method: str, budget: dict, out: Path, settings: dict | None = None) -> dict:
     result: dict = {"warnings": []}
 
     def on_event(event):
@@ -47,7 +49,8 @@ def one_run(dataset: str, method: str, budget: dict, out: Path) -> dict:
             result["warnings"].append(event.message)
 
     config = RunConfig.with_method_defaults({"dataset": dataset, "method": method, **budget,
-                                             "eval_every_s": 60.0, "checkpoint_every_s": 0.0, "preview_every_s": 0.0})
+                                             "eval_every_s": 60.0, "checkpoint_every_s": 0.0, "preview_every_s": 0.0,
+                                             **(settings or {})})
     load_before = os.getloadavg()[0]
     Session(config, out, on_event).run()
     rates = sorted(result.get("rates", [0.0]))
@@ -78,8 +81,12 @@ def main() -> None:
     parser.add_argument("--rates", help="JSON file of quiet rates: read if it exists (no timing), else written")
     parser.add_argument("--datasets", nargs="+", default=["shapes", "fashion-mnist"])
     parser.add_argument("--methods", nargs="+", default=METHODS)
+    parser.add_argument("--grid", metavar="KEY=V1,V2",
+                        help="run each method once per value of this run setting (values as JSON, e.g. 1e-4)")
     parser.add_argument("--out", default="/tmp/methods_quality.txt")
     args = parser.parse_args()
+    key, _, values = (args.grid or "").partition("=")
+    variants = [{key: json.loads(v)} for v in values.split(",")] if args.grid else [{}]
     runs = Path(tempfile.mkdtemp(prefix="pretext-methods-"))
     header = (f"{'dataset':<14}{'method':<14}{'steps':>7}{'pairs/s':>9}{'kNN':>8}{'probe':>8}{'raw kNN':>9}"
               f"{'rand kNN':>9}{'raw prb':>9}{'rand prb':>9}{'pretext':>9}  {'std':>7}{'rank':>7}  load(before/after)")
@@ -104,24 +111,24 @@ def main() -> None:
                 emit(f"# quiet rate {key[0]} {key[1]}: {rate:.0f} images/s -> {budgets[key]['steps']} steps")
         emit(f"# {what} per run; run folders in {runs}")
         emit(header)
-        for dataset in args.datasets:
-            for method in args.methods:
-                budget = dict(budgets[dataset, method])
-                quiet = budget.pop("rate", None)
-                r = one_run(dataset, method, budget, runs / f"{dataset}-{method}")
-                if quiet is not None:
-                    r["pairs_per_s"] = quiet
-                if "scores" not in r:
-                    emit(f"{dataset:<14}{method:<14} failed: {r['warnings'][-1:]}")
-                    continue
-                s, b, h = r["scores"], r["baselines"], r.get("health", {})
-                emit(f"{dataset:<14}{method:<14}{r['steps']:>7}{r['pairs_per_s']:>9.0f}{s['knn']:>8.1%}{s['probe']:>8.1%}"
-                     f"{b['raw']['knn']:>9.1%}{b['random']['knn']:>9.1%}{b['raw']['probe']:>9.1%}"
-                     f"{b['random']['probe']:>9.1%}{r['pretext_acc']:>9.1%}  "
-                     f"{h.get('std', float('nan')):>7.4f}{h.get('rank', float('nan')):>7.1f}"
-                     f"  {r['load'][0]:.1f}/{r['load'][1]:.1f}")
-                for w in r["warnings"][:3]:
-                    emit(f"    warning: {w}")
+        for dataset, method, settings in ((d, m, v) for d in args.datasets for m in args.methods for v in variants):
+            name = method + "".join(f" {k}={v}" for k, v in settings.items())
+            budget = dict(budgets[dataset, method])
+            quiet = budget.pop("rate", None)
+            r = one_run(dataset, method, budget, runs / f"{dataset}-{name.replace(' ', '-')}", settings)
+            if quiet is not None:
+                r["pairs_per_s"] = quiet
+            if "scores" not in r:
+                emit(f"{dataset:<14}{name:<14} failed: {r['warnings'][-1:]}")
+                continue
+            s, b, h = r["scores"], r["baselines"], r.get("health", {})
+            emit(f"{dataset:<14}{name:<14}{r['steps']:>7}{r['pairs_per_s']:>9.0f}{s['knn']:>8.1%}{s['probe']:>8.1%}"
+                 f"{b['raw']['knn']:>9.1%}{b['random']['knn']:>9.1%}{b['raw']['probe']:>9.1%}"
+                 f"{b['random']['probe']:>9.1%}{r['pretext_acc']:>9.1%}  "
+                 f"{h.get('std', float('nan')):>7.4f}{h.get('rank', float('nan')):>7.1f}"
+                 f"  {r['load'][0]:.1f}/{r['load'][1]:.1f}")
+            for w in r["warnings"][:3]:
+                emit(f"    warning: {w}")
 
 
 if __name__ == "__main__":

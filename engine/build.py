@@ -13,6 +13,7 @@ from engine.config import from_dict, param
 from engine.data import Dataset, ImageSet, dataset_augment_defaults, dataset_sources, load_dataset
 from engine.data.augment import Augment, AugmentConfig
 from engine.data.images import resize_images
+from engine.eval.layers import at_layer
 from engine.methods import METHODS, Method
 from engine.nets import BACKBONES, build_backbone
 
@@ -43,6 +44,8 @@ class RunConfig:
     eval_every_s: float = param(30.0, "Seconds of training between online kNN evaluations (0: never)", low=0.0)
     eval_bank: int = param(5000, "Online kNN: labelled training images used as neighbours", low=100, high=10_000_000)
     eval_queries: int = param(1000, "Online kNN: test images classified", low=50, high=10_000_000)
+    eval_layer: int = param(0, "Backbone stage kNN, the probe and the explorer read: 0 the last, -1 the one before "
+                            "(mid-level features suit pretext tasks), ...", low=-11, high=0)
     checkpoint_every_s: float = param(120.0, "Seconds between checkpoints (one is always written at the end)", low=0.0)
     preview_every_s: float = param(5.0, "Seconds between pretext-task previews and attention maps (0: never)",
                                    low=0.0)
@@ -129,6 +132,7 @@ def build(config: RunConfig, dataset: Dataset | None = None, *, with_method: boo
             backbone = build_backbone(config.backbone, dataset.channels, size)
             method = METHODS[config.method](backbone, config.method_config(), augment)
         method = method.to(device or torch.device("cpu")).to(memory_format=torch.channels_last)
+        at_layer(method.encoder, config.eval_layer)  # refuses a layer the backbone does not have, before training
     return Built(dataset, size, augment, method)
 
 

@@ -35,6 +35,7 @@ from engine.data.augment import Augment
 from engine.device import autocast_dtype, pick_device
 from engine.errors import describe
 from engine.eval import collapse
+from engine.eval.layers import at_layer
 from engine.eval.probe import OnlineProbe
 from engine.eval.protocol import EvalSplit, baselines
 from engine.methods import METHODS, Method, StepOutput
@@ -228,10 +229,12 @@ class Session:
     def _baselines(self, split: EvalSplit, probe: bool) -> dict[str, dict[str, float]]:
         cfg = self.config
         key = {"dataset": cfg.dataset, "options": cfg.dataset_options, "size": self.image_size,
-               "backbone": cfg.backbone, "bank": len(split.bank), "queries": len(split.queries), "seed": cfg.seed}
+               "backbone": cfg.backbone, "bank": len(split.bank), "queries": len(split.queries), "seed": cfg.seed,
+               **({"layer": cfg.eval_layer} if cfg.eval_layer else {})}  # the same keys as before at layer 0
 
         def random_encoder():
-            return untrained_backbone(cfg.backbone, self.dataset.channels, self.image_size, cfg.seed + 1)
+            backbone = untrained_backbone(cfg.backbone, self.dataset.channels, self.image_size, cfg.seed + 1)
+            return at_layer(backbone, cfg.eval_layer)
 
         return baselines(split, key, self.augment.prepare, random_encoder, self.device, probe)
 
@@ -366,8 +369,13 @@ class Session:
             return max(0.0, cfg.minutes * 60 - self.elapsed)
         return None
 
+    @property
+    def encoder(self) -> torch.nn.Module:
+        """The network kNN and linear probes evaluate: the method's encoder read at the run's ``eval_layer``."""
+        return at_layer(self.method.encoder, self.config.eval_layer)
+
     def _evaluate(self) -> None:
-        scores = self.eval_split.evaluate(self.method.encoder, self.augment.prepare, self.device, probe=False)
+        scores = self.eval_split.evaluate(self.encoder, self.augment.prepare, self.device, probe=False)
         health, reason = collapse.monitor(self.method.embedder, self.eval_split.queries.images, self.augment.prepare,
                                           self.augment, self.device, self.config.seed, self.method.centred_embedder)
         self._log_eval(events.Eval(self.step, {**scores, **health}, self.baselines))
@@ -377,7 +385,7 @@ class Session:
     def _final_eval(self) -> dict[str, float]:
         self.on_event(events.Status("Final evaluation: kNN and linear probe on the full splits"))
         split = EvalSplit.from_dataset(self.dataset)
-        scores = split.evaluate(self.method.encoder, self.augment.prepare, self.device, probe=True)
+        scores = split.evaluate(self.encoder, self.augment.prepare, self.device, probe=True)
         self._log_eval(events.Eval(self.step, scores, self._baselines(split, probe=True), final=True))
         return scores
 
@@ -443,8 +451,8 @@ class LoadedRun:
 
     @property
     def encoder(self) -> torch.nn.Module:
-        """The network kNN and linear probes evaluate."""
-        return self.method.encoder
+        """The network kNN and linear probes evaluate: the method's encoder read at the run's ``eval_layer``."""
+        return at_layer(self.method.encoder, self.config.eval_layer)
 
 
 def load_run(run_dir: Path, device: str = "auto") -> LoadedRun:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from engine.data.base import Dataset
+from engine.eval.layers import at_layer
 from engine.eval.protocol import embed
 from engine.explore import Cancelled
 from engine.methods import Method
@@ -32,17 +33,20 @@ class EncoderSnapshot:
     device: torch.device
     channels: int
     step: int
+    eval_layer: int = 0  # the backbone stage evaluations read (engine/eval/layers.py)
 
     @classmethod
     def of_session(cls, session: Session) -> EncoderSnapshot:
         """An eval-mode copy of the session's method (milliseconds for the small backbones). Take it on the
         training thread (in ``on_event``) or while paused, so that it never sees a half-applied step."""
         method = copy.deepcopy(session.method).eval().requires_grad_(False)
-        return cls(method, session.config.backbone, session.device, session.dataset.channels, session.step)
+        return cls(method, session.config.backbone, session.device, session.dataset.channels, session.step,
+                   session.config.eval_layer)
 
     @classmethod
     def of_run(cls, run: LoadedRun) -> EncoderSnapshot:
-        return cls(run.method, run.config.backbone, run.device, run.dataset.channels, run.step)
+        return cls(run.method, run.config.backbone, run.device, run.dataset.channels, run.step,
+                   run.config.eval_layer)
 
     @property
     def image_size(self) -> int:
@@ -50,7 +54,7 @@ class EncoderSnapshot:
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """Encoder features (N, D) on the CPU for uint8 images (N, C, H, W)."""
-        return embed(self.method.encoder, images, self.method.augment.prepare, self.device)
+        return embed(at_layer(self.method.encoder, self.eval_layer), images, self.method.augment.prepare, self.device)
 
 
 @dataclass

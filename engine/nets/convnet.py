@@ -31,6 +31,10 @@ class ConvNet(nn.Module):
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
 
+    def stages(self) -> list[nn.Module]:
+        """The four conv-BN-ReLU stages, in order (what engine/eval/layers.py reads)."""
+        return list(self.features[::2])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(x)
         if self.grid == 1:

@@ -20,5 +20,9 @@ class ResNet18(nn.Module):
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(self.stem(x))
 
+    def stages(self) -> list[nn.Module]:
+        """The four residual stages, in order (what engine/eval/layers.py reads)."""
+        return list(self.layers)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.feature_map(x).mean(dim=(2, 3))

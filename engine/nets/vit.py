@@ -99,6 +99,10 @@ class TinyViT(nn.Module):
             x, _ = block(x)
         return self.norm(x)
 
+    def stages(self) -> list[nn.Module]:
+        """The transformer blocks, in order (what engine/eval/layers.py reads)."""
+        return list(self.blocks)
+
     def last_attention(self, x: torch.Tensor) -> torch.Tensor:
         """Attention of the last block, (B, heads, 1 + patches, 1 + patches); row 0 is [CLS] attending to patches."""
         x = self._tokens(x)
