@@ -62,7 +62,7 @@ class EmbeddingView(QWidget):
         self.side_layout.setContentsMargins(0, 0, 0, 0)
         self.side_layout.addWidget(self.hover)
         self.side_layout.addWidget(self.tabs, 1)
-        side.setMinimumWidth(220)
+        self.side = side
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.scatter)
         self.splitter.addWidget(side)
@@ -74,11 +74,12 @@ class EmbeddingView(QWidget):
         bar.addWidget(self.colour_by)
         bar.addWidget(self.snapshot_button)
         bar.addWidget(self.fit_button)
-        bar.addWidget(self.status, 1)
+        bar.addStretch(1)
         bar.addWidget(self.progress)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(bar)
+        layout.addWidget(self.status)  # a line of its own: beside the buttons a narrow view wrapped it word by word
         layout.addWidget(self.splitter, 1)
 
         self.fit_button.clicked.connect(lambda: self.scatter.view.autoRange(padding=0.05))
@@ -123,6 +124,7 @@ class EmbeddingView(QWidget):
         for grid in (self.selection, self.neighbours.grid):
             grid.set_side(side)
         self.hover.set_side(2 * side)
+        self.side.setMinimumWidth(max(220, 3 * side + 56))  # three thumbnails a row, the grid's scroll bar beside
 
     def resizeEvent(self, event) -> None:  # noqa: N802  (Qt override)
         """The images beside the scatter in a wide view (the hovered image above the grids), below it in a tall

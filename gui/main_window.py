@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QByteArray, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -42,6 +42,7 @@ from gui.theme import AppFont, Style
 from gui.worker import TrainingWorker
 
 CLOSE_TIMEOUT_MS = 4500  # closing waits this long for the run to finish its step and write its checkpoint
+PRESENTER_VIEW_SHARE = 0.62  # of the window's width for the tabbed views (preview, embeddings, ...) in presenter mode
 
 
 class RunState(enum.Enum):
@@ -68,6 +69,7 @@ class MainWindow(QMainWindow):
         self._closing = self._close_forced = False
         self._engine_requested = False
         self.app_font = AppFont(QApplication.instance())
+        self._normal_layout: QByteArray | None = None  # the panels before presenter mode, restored after it
 
         self.plots = TrainingPlots()
         self.setCentralWidget(self.plots)
@@ -157,6 +159,7 @@ class MainWindow(QMainWindow):
             self.dock_actions[dock] = action
         view.addSeparator()
         self.presenter_action = self._action(view, "P&resenter Mode", self._restyle, ("F11",), checkable=True)
+        self.presenter_action.toggled.connect(self._arrange_for_presenter)
         self.light_action = self._action(view, "&Light Theme", self._restyle, ("Ctrl+L",), checkable=True)
 
         help_menu = bar.addMenu("&Help")
@@ -378,9 +381,9 @@ class MainWindow(QMainWindow):
 
     def apply_preset(self, preset: Preset) -> None:
         """The view at once; the run settings now, or when the engine has loaded."""
+        self.presenter_action.setChecked(preset.view.presenter)  # first: presenter mode rearranges the panels
         self.setup_dock.setVisible(preset.view.setup)
         self.preview_dock.setVisible(preset.view.preview)
-        self.presenter_action.setChecked(preset.view.presenter)
         self.light_action.setChecked(preset.view.light)
         self.preset_title = preset.title
         self.setWindowTitle(f"Pretext - {preset.title}" if preset.title else "Pretext")
@@ -438,6 +441,21 @@ class MainWindow(QMainWindow):
         self.health_view.apply_style(style)
         self.explorer.apply_style(style)
         self.toolbar.setIconSize(QSize(32, 32) if style.presenter else QSize(20, 20))
+
+    def _arrange_for_presenter(self, on: bool) -> None:
+        """Presenter mode keeps what a lecture shows: the setup form and the health panel go (their shortcuts bring
+        them back) and the tabbed views take most of the width beside the curves; leaving it puts the panels and
+        their sizes back as they were."""
+        if on:
+            self._normal_layout = self.saveState()
+            self.setup_dock.hide()
+            self.health_dock.hide()
+            QTimer.singleShot(0, lambda: self.resizeDocks(  # once the layout has let the hidden panels go
+                [self.preview_dock], [round(PRESENTER_VIEW_SHARE * self.width())], Qt.Orientation.Horizontal))
+        elif self._normal_layout is not None:
+            layout, self._normal_layout = self._normal_layout, None
+            self.restoreState(layout)
+            QTimer.singleShot(0, lambda: self.restoreState(layout))  # sizes again, once the panels are back
 
     def _about(self) -> None:
         QMessageBox.about(self, "About Pretext", "Pretext: a desktop lab for self-supervised representation "

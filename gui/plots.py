@@ -22,7 +22,7 @@ from gui.theme import Style
 SMOOTHING = 0.9  # weight of the past in the smoothed loss (an exponential moving average, debiased)
 REDRAW_MS = 100
 BASELINES = {"raw": "raw pixels", "random": "random network"}
-LEGEND_TWO_COLUMNS_PX = 420  # narrower: the accuracy legend in one column
+LEGEND_TWO_COLUMNS_PX = 420  # narrower (at the normal font size; scaled with it): the accuracy legend in one column
 
 
 class DecimatingSeries:
@@ -147,10 +147,14 @@ class TrainingPlots(pg.GraphicsLayoutWidget):
     def resizeEvent(self, event) -> None:
         """Narrow (the explorer raised beside it): the legend below stacks its entries in one column, so that the
         layout never grows wider than the widget and clips the right axis."""
+        super().resizeEvent(event)
+        self._fit_legend()
+
+    def _fit_legend(self) -> None:
         legend = getattr(self, "accuracy_legend", None)  # None while pyqtgraph's constructor resizes
         if legend is not None:
-            legend.setColumnCount(2 if self.width() >= LEGEND_TWO_COLUMNS_PX else 1)
-        super().resizeEvent(event)
+            scale = getattr(self, "font_scale", 1.0)
+            legend.setColumnCount(2 if self.width() >= LEGEND_TWO_COLUMNS_PX * scale else 1)
 
     def _align_lr_view(self) -> None:
         self.lr_view.setGeometry(self.loss_plot.vb.sceneBoundingRect())
@@ -270,6 +274,8 @@ class TrainingPlots(pg.GraphicsLayoutWidget):
             for _, label in legend.items:
                 label.setText(label.text)  # the two calls above set defaults that only the next setText applies
             legend.setBrush(pg.mkBrush(style.background.red(), style.background.green(), style.background.blue(), 200))
+        self.font_scale = style.font_pt / Style().font_pt  # larger fonts need a wider plot for two legend columns
+        self._fit_legend()
         width = style.line_width
         loss_color = style.color("loss")
         faint = pg.mkColor(loss_color)

@@ -153,6 +153,25 @@ def test_a_panel_shortcut_raises_a_tab_behind_another_before_it_closes_anything(
     assert action.isChecked()
 
 
+def test_presenter_mode_gives_the_views_the_room_and_puts_the_panels_back_after(window, qtbot):
+    """F11: the setup form and the health panel go, the tabbed views get most of the width; F11 again restores
+    both panels and the views' width; a panel's shortcut still brings one back in presenter mode."""
+    window.resize(1280, 800)
+    window.show()
+    qtbot.waitExposed(window)
+    normal_width = window.preview_dock.width()
+    window.presenter_action.trigger()
+    qtbot.waitUntil(lambda: window.setup_dock.isHidden() and window.health_dock.isHidden())
+
+    qtbot.waitUntil(lambda: window.preview_dock.width() > 0.55 * window.width())
+    window.dock_actions[window.health_dock].trigger()
+    qtbot.waitUntil(lambda: not window.health_dock.isHidden())
+    window.presenter_action.trigger()
+    qtbot.waitUntil(lambda: not window.setup_dock.isHidden())
+    qtbot.waitUntil(lambda: abs(window.preview_dock.width() - normal_width) <= 2)
+    window.app_font.apply(False)  # the application font is shared with the other tests
+
+
 def test_settings_the_method_refuses_are_named_before_anything_trains(window, qtbot, tiny_run):
     """Jigsaw's 3x3 grid of 8 px tiles needs a 30 px view; the tiny run's images are 16 px."""
     window.setup.set_values({**tiny_run, "method": "jigsaw"})

@@ -175,19 +175,22 @@ def serve(conn: Connection, numba_cache: str, warm_up: bool) -> None:
     # waits), and the core left over keeps training and the window going.
     os.environ["NUMBA_NUM_THREADS"] = "1"
     warnings.simplefilter("ignore")  # umap-learn warns that transform() needs a search index: we never use it
-    if warm_up:
-        _warm_up()
-    conn.send(("ready", None))
-    while True:
-        try:
+    try:
+        if warm_up:
+            _warm_up()
+        conn.send(("ready", None))
+        while True:
             request = conn.recv()
-        except (EOFError, OSError):
-            return
-        try:
-            layout = LAYOUTS[request["method"]]
-            conn.send(("result", layout(request, lambda fraction: conn.send(("progress", fraction)))))
-        except Exception as e:  # noqa: BLE001 -- any failure becomes the client's LayoutError
-            conn.send(("error", f"{type(e).__name__}: {e}"))
+            try:
+                layout = LAYOUTS[request["method"]]
+                reply = ("result", layout(request, lambda fraction: conn.send(("progress", fraction))))
+            except OSError:
+                raise
+            except Exception as e:  # noqa: BLE001 -- any failure becomes the client's LayoutError
+                reply = ("error", f"{type(e).__name__}: {e}")
+            conn.send(reply)
+    except (EOFError, OSError):  # the window closed the pipe or exited: nobody waits for an answer
+        return
 
 
 def cache_numba_functions() -> None:
