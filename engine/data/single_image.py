@@ -44,9 +44,6 @@ class SingleImageConfig:
                                         "the source dataset's image size", low=0.001, high=1.0)
     seed: int = param(0, "Seed of the crops: the same seed gives the same crops")
 
-    def __post_init__(self) -> None:
-        self.source()
-
     def source(self) -> tuple[str, dict]:
         """The source dataset's name and its settings (the ones ``source_options`` gives, parsed). Raises
         ValueError for an unknown source or a setting it does not have."""
@@ -64,8 +61,12 @@ class SingleImageConfig:
         return self.source_dataset, {name: getattr(parsed, name) for name in given}
 
     def augment_defaults(self) -> dict:
-        """The source dataset's invariances (e.g. the shapes world's rotation and hue jitter), as a run on it has."""
-        return dataset_augment_defaults(*self.source())
+        """The source dataset's invariances (e.g. the shapes world's rotation and hue jitter), as a run on it has;
+        none while the source settings are wrong (the window asks while they are typed; loading refuses them)."""
+        try:
+            return dataset_augment_defaults(*self.source())
+        except ValueError:
+            return {}
 
     def evaluation_data(self) -> tuple[str, dict]:
         """The dataset (name, settings) this source's runs are evaluated on: runs on it compare with this one's."""
