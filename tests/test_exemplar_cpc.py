@@ -108,6 +108,11 @@ def test_bad_cpc_settings_are_refused_in_one_sentence(options, words):
     assert "\n" not in str(caught.value)
 
 
+def test_an_image_too_small_for_two_rows_asks_for_smaller_patches():
+    with pytest.raises(ValueError, match=r"give 1 in the 8 px views: lower the patch_size or patch_stride$"):
+        cpc(size=8)
+
+
 def exemplar_run(seed: int, seeds: int = 50) -> object:
     cfg = RunConfig.with_method_defaults({"method": "exemplar", "dataset_options": SHAPES_16, "seed": seed,
                                           "method_options": {"seed_images": seeds}})

@@ -159,9 +159,10 @@ class CPC(Method):
                              f"a patch_stride that divides {size - patch} (e.g. {', '.join(map(str, fitting))})")
         rows = grid_side(size, patch, stride)
         if rows < k + 1:
+            fix = f"predict_rows to {rows - 1} or " if rows > 1 else ""
             raise ValueError(f"predict_rows {k} needs at least {k + 1} rows of patches, but {patch} px patches every "
-                             f"{stride} px give {rows} in the {size} px views: lower predict_rows to {rows - 1} or "
-                             "the patch_size or patch_stride")
+                             f"{stride} px give {rows} in the {size} px views: lower {fix}the patch_size or "
+                             "patch_stride")
         self.check_patches_fit_backbone(augment.mean.shape[1])
         self.context = ContextNetwork(backbone.out_dim, config.context_dim, config.context_layers)
         self.predictors = nn.ModuleList(nn.Linear(config.context_dim, backbone.out_dim, bias=False)
