@@ -117,13 +117,16 @@ class Built:
 def build(config: RunConfig, dataset: Dataset | None = None, *, with_method: bool = True,
           stats: tuple[torch.Tensor, torch.Tensor] | None = None, device: torch.device | None = None) -> Built:
     """The run ``config`` describes: its dataset (``dataset``, or loaded) resized to the run's resolution, the
-    augmentation normalised by the training split's channel statistics (or a checkpoint's ``stats``) and, unless
+    augmentation normalised by the training split's channel statistics (``Dataset.eval_train``: a single image's
+    source dataset; or a checkpoint's ``stats``) and, unless
     ``with_method`` is False, the method on a backbone initialised from the config's seed, on ``device`` (CPU by
     default) in channels-last layout. Raises ValueError or DatasetUnavailable with one sentence."""
     dataset = dataset or load_dataset(config.dataset, config.dataset_options)
     size = config.image_size or dataset.image_size
-    dataset = replace(dataset, train=resize_split(dataset.train, size), test=resize_split(dataset.test, size))
-    mean, std = stats or channel_stats(dataset.train.images)
+    reference = None if dataset.reference is None else resize_split(dataset.reference, size)
+    dataset = replace(dataset, train=resize_split(dataset.train, size), test=resize_split(dataset.test, size),
+                      reference=reference)
+    mean, std = stats or channel_stats(dataset.eval_train.images)
     augment = Augment(config.augment_config(), size, mean, std, config.crop_size or None)
     method = None
     if with_method:

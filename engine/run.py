@@ -209,9 +209,10 @@ class Session:
         self.method = built.method
         torch.manual_seed(cfg.seed)  # what draws from torch's global generator from here on (the probe, ...)
         self.optimizer = build_optimizer(self.method, cfg)
-        labelled = dataset.train.labels is not None and dataset.test.labels is not None and dataset.num_classes > 1
-        if labelled:
+        labelled = dataset.eval_train.labels is not None and dataset.test.labels is not None and dataset.num_classes > 1
+        if labelled and dataset.train.labels is not None:  # a single image's crops have none
             self.probe = OnlineProbe(self.method.backbone.out_dim, dataset.num_classes).to(self.device)
+        if labelled:
             self.eval_split = EvalSplit.from_dataset(dataset, cfg.eval_bank, cfg.eval_queries, cfg.seed)
         if self.eval_split is not None and cfg.eval_every_s > 0:
             self.on_event(events.Status("Computing baselines (raw pixels, random network)"))
@@ -349,7 +350,8 @@ class Session:
         self.step += 1
         self.method.after_step(self._progress() or 0.0)
         if self.probe is not None:
-            labels = self.dataset.train.labels[index].to(self.device)
+            rows = index if out.indices is None else out.indices.cpu()
+            labels = self.dataset.train.labels[rows].to(self.device)
             out.logs["online_probe_acc"] = self.probe.step(out.features.float(), labels)
         return out
 

@@ -1,5 +1,5 @@
 """The evaluation panel: kNN and linear-probe top-1 beside the raw-pixel and random-network baselines (a table
-and a bar chart), the confusion matrix with per-class accuracy, the label-fraction curve, and the runs trained
+and a bar chart), the confusion matrix with per-class accuracy, the label-fraction curve, and the runs evaluated
 on the same data. Run folders are read off the GUI thread."""
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from gui.theme import Style
 
 ROWS = {"run": ("this run", "knn"), "raw": ("raw pixels", "raw"), "random": ("random network", "random")}
 CLASSIFIERS = {"knn": "kNN", "probe": "linear probe"}
-RUN_COLUMNS = ["run", "method", "backbone", "step", "kNN", "probe", "raw kNN", "random kNN"]
+RUN_COLUMNS = ["run", "method", "backbone", "trained on", "step", "kNN", "probe", "raw kNN", "random kNN"]
 
 
 def swatch(colour: QColor) -> QIcon:
@@ -92,7 +92,8 @@ class AccuracyView(QWidget):
 
 
 class RunsView(QWidget):
-    """Runs in the same folder trained on the same data (dataset, options, image size), newest first."""
+    """Runs in the same folder evaluated on the same data (dataset, options, image size), newest first: a run on one
+    image's crops (single_image) beside runs on its whole source dataset."""
 
     current_found = Signal(object)  # the shown run's RunSummary, or None if it has no evaluation yet
 
@@ -130,10 +131,11 @@ class RunsView(QWidget):
         current = next((s for s in summaries if s.run_dir == self.run_dir), None)
         same = [s for s in summaries if current is None or s.data == current.data]
         self.summaries = same
-        where = "" if current is None else f" ({current.dataset}, as this run)"
+        where = "" if current is None else " (evaluated on the same data as this run)"
         self.title.setText(f"{len(same)} evaluated run(s) in {self.run_dir.parent}{where}; this run is in bold")
-        fill(self.table, [[s.run_dir.name, s.method, s.backbone, f"{s.step:,}", percent(s.scores.get("knn")),
-                           percent(s.scores.get("probe")), percent(s.baselines.get("raw", {}).get("knn")),
+        fill(self.table, [[s.run_dir.name, s.method, s.backbone, s.dataset, f"{s.step:,}",
+                           percent(s.scores.get("knn")), percent(s.scores.get("probe")),
+                           percent(s.baselines.get("raw", {}).get("knn")),
                            percent(s.baselines.get("random", {}).get("knn"))] for s in same])
         for r, summary in enumerate(same):
             if summary.run_dir == self.run_dir:

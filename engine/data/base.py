@@ -50,6 +50,14 @@ class Dataset:
     class_names: list[str] = field(default_factory=list)
     attribute_names: dict[str, list[str]] = field(default_factory=dict)  # attribute -> value names
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) of files not loaded
+    # labelled images evaluation fits on (the kNN bank, the linear probe) when the train split is not them (a single
+    # image's crops: the source dataset's training split); None: the train split
+    reference: ImageSet | None = None
+
+    @property
+    def eval_train(self) -> ImageSet:
+        """The training side of evaluation: ``reference`` if set, else the train split."""
+        return self.train if self.reference is None else self.reference
 
     @property
     def channels(self) -> int:

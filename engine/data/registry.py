@@ -32,7 +32,7 @@ def register_dataset(name: str, config: type, description: str):
 
 def dataset_sources() -> dict[str, DatasetSource]:
     """All registered sources; the built-in ones register on first use."""
-    from engine.data import folder, shapes, standard  # noqa: F401
+    from engine.data import folder, shapes, single_image, standard  # noqa: F401
 
     return DATASETS
 
@@ -44,6 +44,15 @@ def dataset_augment_defaults(name: str, options: dict[str, Any] | None = None) -
     if source is None or not hasattr(source.config, "augment_defaults"):
         return {}
     return from_dict(source.config, options or {}).augment_defaults()
+
+
+def evaluation_data(name: str, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    """The dataset (name, settings) whose test split evaluates runs on ``name``: what its config's
+    ``evaluation_data()`` says, if it has one (single_image: its source dataset), else the dataset itself."""
+    source = dataset_sources().get(name)
+    if source is None or not hasattr(source.config, "evaluation_data"):
+        return name, dict(options or {})
+    return from_dict(source.config, options or {}).evaluation_data()
 
 
 def load_dataset(name: str, options: dict[str, Any] | None = None) -> Dataset:

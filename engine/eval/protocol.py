@@ -57,9 +57,9 @@ class EvalSplit:
                 index = index[order[:limit]].sort().values
             return split.subset(index)
 
-        if dataset.train.labels is None or dataset.test.labels is None:
+        if dataset.eval_train.labels is None or dataset.test.labels is None:
             raise ValueError(f"{dataset.name} has no labels, so it cannot be evaluated")
-        return cls(pick(dataset.train, max_bank), pick(dataset.test, max_queries), dataset.num_classes)
+        return cls(pick(dataset.eval_train, max_bank), pick(dataset.test, max_queries), dataset.num_classes)
 
     def score(self, bank_features: torch.Tensor, query_features: torch.Tensor, probe: bool = True) -> dict[str, float]:
         scores = {"knn": knn_accuracy(bank_features, self.bank.labels, query_features, self.queries.labels,

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from engine.data.base import Dataset
+from engine.data.registry import evaluation_data
 from engine.eval.knn import knn_predict
 from engine.eval.probe import linear_probe_predict
 from engine.eval.protocol import EvalSplit
@@ -71,7 +72,7 @@ class RunSummary:
     method: str
     backbone: str
     dataset: str
-    data: str  # the dataset with its options and image size: only runs with equal ``data`` compare
+    data: str  # what runs are evaluated on (registry.evaluation_data, image size): runs with equal data compare
     step: int
     final: bool
     scores: dict[str, float] = field(default_factory=dict)  # knn, probe, ...
@@ -101,7 +102,8 @@ def _summarise(folder: RunFolder, info: dict) -> RunSummary | None:
     if latest is None:
         return None
     config = info["config"]
-    data = json.dumps({"dataset": config["dataset"], "options": config.get("dataset_options", {}),
-                       "size": info["dataset"]["image_size"]}, sort_keys=True)
+    evaluated_on, options = evaluation_data(config["dataset"], config.get("dataset_options", {}))
+    data = json.dumps({"dataset": evaluated_on, "options": options, "size": info["dataset"]["image_size"]},
+                      sort_keys=True)
     return RunSummary(folder.path, config["method"], config["backbone"], config["dataset"], data,
                       int(latest["step"]), bool(latest.get("final")), latest["eval"], latest.get("baselines", {}))

@@ -2,6 +2,7 @@
 from engine.losses.adversarial import adversarial_losses
 from engine.losses.barlow_twins import BarlowTwinsLoss
 from engine.losses.colorization import rebalanced_cross_entropy, rebalancing_weights
+from engine.losses.cpc import cpc_infonce
 from engine.losses.dino import DINOLoss
 from engine.losses.infonce import InfoNCELoss
 from engine.losses.negative_cosine import NegativeCosineSimilarity
@@ -10,5 +11,5 @@ from engine.losses.reconstruction import masked_l2, masked_patch_mse, patch_stat
 from engine.losses.swav import SwAVLoss, sinkhorn
 
 __all__ = ["BarlowTwinsLoss", "DINOLoss", "InfoNCELoss", "NTXentLoss", "NegativeCosineSimilarity", "SwAVLoss",
-           "adversarial_losses", "masked_l2", "masked_patch_mse", "patch_stats", "rebalanced_cross_entropy",
-           "rebalancing_weights", "sinkhorn"]
+           "adversarial_losses", "cpc_infonce", "masked_l2", "masked_patch_mse", "patch_stats",
+           "rebalanced_cross_entropy", "rebalancing_weights", "sinkhorn"]

@@ -28,6 +28,9 @@ class StepOutput:
     loss: torch.Tensor
     features: torch.Tensor  # (B, D) detached backbone features, aligned with the input batch
     logs: dict[str, float] = field(default_factory=dict)
+    # training-set rows ``features`` belong to when the method drew its own batch (Exemplar's seed images): the
+    # online probe reads their labels; None: the rows of the input batch
+    indices: torch.Tensor | None = None
 
 
 def views_preview(augment: Augment, images: torch.Tensor, rng: torch.Generator, n_views: int = 2,
