@@ -350,8 +350,7 @@ class Session:
         self.step += 1
         self.method.after_step(self._progress() or 0.0)
         if self.probe is not None:
-            rows = index if out.indices is None else out.indices.cpu()
-            labels = self.dataset.train.labels[rows].to(self.device)
+            labels = self.dataset.train.labels[index].to(self.device)
             out.logs["online_probe_acc"] = self.probe.step(out.features.float(), labels)
         return out
 

@@ -117,7 +117,7 @@ def exemplar_run(seed: int, seeds: int = 50) -> object:
     cfg = RunConfig.with_method_defaults({"method": "exemplar", "dataset_options": SHAPES_16, "seed": seed,
                                           "method_options": {"seed_images": seeds}})
     built = build(cfg)
-    built.method.prepare_data(built.dataset.train.images)
+    built.method.prepare_data(built.dataset.train)
     return built
 
 
@@ -136,14 +136,18 @@ def test_exemplar_seed_classes_are_distinct_training_images_drawn_by_the_seed():
 def test_a_view_is_labelled_by_its_seed_image_and_raw_pixels_tell_which():
     built = exemplar_run(0, seeds=10)
     method = built.method
-    views, labels = method.surrogate_batch(900, torch.Generator().manual_seed(0))
+    rows = method.batch_indices(0, torch.arange(900))
+    labels = method.batch_labels
+    assert torch.equal(rows, method.seed_rows[labels]) and torch.equal(method.batch_indices(0, torch.arange(900)), rows)
+    views = method.augment(built.dataset.train.images[rows], torch.Generator().manual_seed(0))
     assert labels.min() >= 0 and labels.max() < 10 and len(labels.unique()) == 10
     identity = METHODS["exemplar"](method.backbone, method.config, Augment(
         AugmentConfig(crop_scale_min=1.0, crop_ratio=1.0, flip_p=0.0, jitter_p=0.0, grayscale_p=0.0), 16,
         built.augment.mean, built.augment.std))
-    identity.seed_pixels.copy_(method.seed_pixels)
-    exact, exact_labels = identity.surrogate_batch(20, torch.Generator().manual_seed(1))
-    assert torch.allclose(exact, built.augment.prepare(method.seed_pixels[exact_labels]), atol=1e-4)
+    identity.seed_rows.copy_(method.seed_rows)
+    exact_rows = identity.batch_indices(1, torch.arange(20))
+    exact = identity.augment(built.dataset.train.images[exact_rows], torch.Generator().manual_seed(1))
+    assert torch.allclose(exact, built.augment.prepare(method.seed_pixels[identity.batch_labels]), atol=1e-4)
     x = views.flatten(1).numpy()
     classifier = LogisticRegression(max_iter=2000).fit(x[:600], labels[:600].numpy())
     assert classifier.score(x[600:], labels[600:].numpy()) > 0.3  # chance: 0.1

@@ -30,7 +30,6 @@ class StepOutput:
     logs: dict[str, float] = field(default_factory=dict)
     # training-set rows ``features`` belong to when the method drew its own batch (Exemplar's seed images): the
     # online probe reads their labels; None: the rows of the input batch
-    indices: torch.Tensor | None = None
 
 
 def views_preview(augment: Augment, images: torch.Tensor, rng: torch.Generator, n_views: int = 2,

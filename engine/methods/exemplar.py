@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.config import param
+from engine.data.base import ImageSet
 from engine.methods.base import Method, StepOutput, Tiles, register_method
 from engine.methods.reconstruction import eval_mode
 
@@ -36,9 +37,9 @@ class Exemplar(Method):
     every N / batch steps, and in the paper's experiments its features stop improving past some thousands of classes
     (seeds then start to look alike, and the classifier must tell them apart anyway).
 
-    Batches are drawn from the seed images only: ``prepare_data`` keeps them (and their rows in the training set) in
-    buffers, so a resumed run draws the same ones; each step samples its seeds with the step's generator and returns
-    their rows (``StepOutput.indices``) for the online probe."""
+    Batches are drawn from the seed images only: ``prepare_data`` keeps their rows in the training set (and their
+    pixels, for the preview) in buffers, so a resumed run draws the same ones; ``batch_indices`` samples each step's
+    seeds from (its selection seed, step) and keeps their surrogate labels for ``training_step``."""
 
     name = "exemplar"
     paper = "Dosovitskiy et al. 2014, Exemplar-CNN"
@@ -60,10 +61,11 @@ class Exemplar(Method):
         self.register_buffer("seed_pixels", torch.zeros(n, channels, size, size, dtype=torch.uint8))
         # drawn from torch's generator, which the build step seeds with the run's seed: the same seed, the same seeds
         self.selection_seed = int(torch.randint(2**62, ()))
+        self.batch_labels = torch.zeros(0, dtype=torch.long)  # the surrogate classes of the batch batch_indices drew
 
-    def prepare_data(self, images: torch.Tensor) -> None:
+    def prepare_data(self, train: ImageSet) -> None:
         """Draw the seed images from the training images and keep them."""
-        n = self.config.seed_images
+        images, n = train.images, self.config.seed_images
         if len(images) < n:
             raise ValueError(f"seed_images {n} is more than the {len(images)} training images: set it to at most "
                              f"{len(images)}")
@@ -72,18 +74,20 @@ class Exemplar(Method):
         self.seed_rows.copy_(rows)
         self.seed_pixels.copy_(images[rows])
 
-    def surrogate_batch(self, n: int, rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """n augmented views of seed images drawn at random, and their surrogate labels (the seed's number)."""
-        labels = torch.randint(len(self.seed_rows), (n,), generator=rng, device=self.seed_pixels.device)
-        return self.augment(self.seed_pixels[labels], rng), labels
+    def batch_indices(self, step: int, epoch_order: torch.Tensor) -> torch.Tensor:
+        """A batch of seed images drawn uniformly (from the selection seed and ``step``); their surrogate labels, the
+        seeds' numbers, wait in ``batch_labels`` for the training step."""
+        g = torch.Generator().manual_seed(self.selection_seed + step)
+        self.batch_labels = torch.randint(len(self.seed_rows), (len(epoch_order),), generator=g)
+        return self.seed_rows.cpu()[self.batch_labels]
 
     def training_step(self, images: torch.Tensor, rng: torch.Generator) -> StepOutput:
-        views, labels = self.surrogate_batch(len(images), rng)
-        h = self.backbone(views)
+        labels = self.batch_labels.to(images.device)
+        h = self.backbone(self.augment(images, rng))
         logits = self.classifier(h)
         loss = F.cross_entropy(logits, labels)
         accuracy = (logits.argmax(1) == labels).float().mean().item()
-        return StepOutput(loss, h.detach(), {"pretext_acc": accuracy}, indices=self.seed_rows[labels])
+        return StepOutput(loss, h.detach(), {"pretext_acc": accuracy})
 
     @torch.no_grad()
     def preview(self, images: torch.Tensor, rng: torch.Generator) -> Tiles:
