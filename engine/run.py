@@ -308,7 +308,7 @@ class Session:
                     last_preview = self.elapsed
                 self._maybe_preview(force=bool(preview_due))
                 if cfg.checkpoint_every_s and self.elapsed - last_ckpt >= cfg.checkpoint_every_s:
-                    self._save()
+                    self._save_periodic()
                     last_ckpt = self.elapsed
         finally:  # steps since the last event reach the plots, even when the run fails
             if pending.steps:
@@ -428,6 +428,15 @@ class Session:
                  "std": self.augment.std.flatten().tolist()}
         save_checkpoint(self.folder.checkpoint, training_tensors(self.method, self.optimizer, self.probe), state)
         self.on_event(events.Checkpoint(self.step, str(self.folder.checkpoint)))
+
+    def _save_periodic(self) -> None:
+        """A periodic checkpoint that cannot be written (disk full, folder gone read-only) leaves the previous one in
+        place and training goes on, warned; the final checkpoint's failure fails the run."""
+        try:
+            self._save()
+        except OSError as e:
+            self.on_event(events.Warning(f"could not write the checkpoint at step {self.step} "
+                                         f"({e.strerror or e}): the previous one is kept and training goes on"))
 
     def _load(self) -> None:
         tensors, state = load_checkpoint(self.folder.checkpoint)

@@ -1,6 +1,7 @@
 """The Session end to end on small data: events, checkpoints, resume, NaN handling, bad checkpoints, CLI."""
 from __future__ import annotations
 
+import errno
 import json
 import signal
 import subprocess
@@ -92,6 +93,25 @@ def test_process_killed_while_saving_leaves_the_previous_checkpoint_loadable(tmp
     assert state["step"] == 1 and torch.equal(tensors["w"], torch.arange(10.0)) or state["step"] >= 2
 
 
+def test_a_full_disk_during_a_periodic_checkpoint_keeps_the_previous_one_and_training_goes_on(tmp_path, monkeypatch):
+    writes = []
+
+    def fills_up_after_the_first(path, tensors, state):
+        if writes:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        writes.append(state["step"])
+        save_checkpoint(path, tensors, state)
+
+    monkeypatch.setattr(run, "save_checkpoint", fills_up_after_the_first)
+    seen = []
+    cfg = config(steps=12, checkpoint_every_s=1e-9, eval_every_s=0.0, final_eval=False)
+    finished = Session(cfg, tmp_path, seen.append).run()
+    warnings = [e.message for e in seen if isinstance(e, events.Warning)]
+    assert any("No space left on device): the previous one is kept and training goes on" in w for w in warnings)
+    assert finished.reason == "failed" and finished.step == 12  # the final checkpoint could not be written either
+    assert load_checkpoint(tmp_path / "checkpoint.safetensors")[1]["step"] == writes[0]
+
+
 def test_non_finite_losses_are_skipped_then_stop_the_run_without_poisoning_the_checkpoint(tmp_path, monkeypatch):
     real_step = SimCLR.training_step
 
@@ -126,6 +146,10 @@ def test_a_checkpoint_from_elsewhere_gives_a_clear_message(tmp_path):
     from safetensors.torch import save_file
     save_file({"x": torch.zeros(2)}, str(foreign))
     with pytest.raises(CheckpointError, match="not a Pretext checkpoint"):
+        load_checkpoint(foreign)
+    save_file({"x": torch.zeros(2)}, str(foreign), metadata={"format": "pretext-checkpoint", "version": "99",
+                                                            "state": "{}"})
+    with pytest.raises(CheckpointError, match=r"written by a newer Pretext \(format 99\)"):
         load_checkpoint(foreign)
 
 
