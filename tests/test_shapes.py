@@ -55,7 +55,8 @@ def test_shapes_and_dtypes(dataset):
     assert len(train.labels.unique()) == len(SHAPES)
 
 
-def test_captions_name_the_attributes_of_their_image(dataset):
+def test_fixed_captions_name_every_attribute_of_their_image():
+    dataset = load_shapes(ShapesConfig(**SMALL, captions="fixed"))
     names = dataset.attribute_names
     for i, text in enumerate(dataset.train.captions):
         words = text.split()

@@ -1,4 +1,6 @@
-"""The ``folder`` source: the user's own images, labelled by sub-folder when they are sorted into sub-folders."""
+"""The ``folder`` source: the user's own images, labelled by sub-folder when they are sorted into sub-folders, and
+captioned when the folder has a ``captions.tsv`` (lines "FILE<tab>CAPTION", FILE relative to the folder) or a
+sidecar text file beside an image (``cat.jpg`` and ``cat.txt``); the TSV wins where both exist."""
 from __future__ import annotations
 
 import os
@@ -31,6 +33,46 @@ class FolderConfig:
     seed: int = param(0, "Seed of the train/test split (and of the sample when there are over max_images)")
     max_images: int = param(20000, "Most images to load; above it a seeded random sample is used",
                             low=1, high=1_000_000)
+    captioned_only: bool = param(False, "Load only the images that have a caption (captions.tsv or a sidecar .txt "
+                                 "file); the others are listed as skipped, with the reason")
+
+
+CAPTIONS_TSV = "captions.tsv"
+
+
+def read_captions_tsv(root: Path) -> dict[str, str]:
+    """FILE -> caption from ``root/captions.tsv`` (empty when there is none); FILE as written, relative to root. A
+    first line "file<tab>caption" is a header. DatasetUnavailable in one sentence for a file that is not UTF-8."""
+    path = root / CAPTIONS_TSV
+    if not path.is_file():
+        return {}
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError as e:
+        raise DatasetUnavailable(f"{path} is not UTF-8 text (byte {e.start}): save it as UTF-8.") from None
+    out = {}
+    for line in lines:
+        name, tab, text = line.partition("\t")
+        if tab and (name.strip().lower(), text.strip().lower()) != ("file", "caption"):
+            out[Path(name.strip()).as_posix()] = text.strip()
+    return out
+
+
+def find_caption(path: Path, root: Path, listed: dict[str, str]) -> tuple[str, str]:
+    """(caption, "") for an image with a caption, else ("", why not)."""
+    key = path.relative_to(root).as_posix()
+    if key in listed:
+        return (listed[key], "") if listed[key] else ("", f"its line in {CAPTIONS_TSV} has an empty caption")
+    sidecar = path.with_suffix(".txt")
+    if not sidecar.is_file():
+        return "", f"no caption: neither a line in {CAPTIONS_TSV} nor a sidecar {sidecar.name}"
+    try:
+        text = " ".join(sidecar.read_text(encoding="utf-8-sig").split())
+    except UnicodeDecodeError:
+        return "", f"its caption file {sidecar.name} is not UTF-8 text"
+    except OSError as e:
+        return "", f"its caption file {sidecar.name} cannot be read ({e.strerror})"
+    return (text, "") if text else ("", f"its caption file {sidecar.name} is empty")
 
 
 def find_image_files(root: Path) -> list[Path]:
@@ -76,10 +118,20 @@ def load_folder(config: FolderConfig) -> Dataset:
         path, reason = skipped[0]
         raise DatasetUnavailable(f"None of the {len(files)} image files in {root} could be read "
                                  f"(e.g. {path}: {reason}).")
+    listed = read_captions_tsv(root)
+    found = [find_caption(path, root, listed) for path, _ in good]
+    captions = [text for text, _ in found] if any(text for text, _ in found) or config.captioned_only else None
+    if config.captioned_only:
+        skipped += [(str(path), why) for (path, _), (_, why) in zip(good, found) if why]
+        good, captions = [g for g, (_, why) in zip(good, found) if not why], [c for c in captions if c]
+        if not good:
+            raise DatasetUnavailable(f"None of the images in {root} has a caption: add a {CAPTIONS_TSV} (lines "
+                                     "FILE<tab>CAPTION) or a .txt file beside each image.")
 
     groups = [path.relative_to(root).parts for path, _ in good]
     class_names = sorted({parts[0] for parts in groups}) if all(len(parts) > 1 for parts in groups) else []
     index = {name: i for i, name in enumerate(class_names)}
     labels = torch.tensor([index[parts[0]] for parts in groups]) if class_names else None
-    train, test = split_images(torch.stack([image for _, image in good]), labels, config.test_fraction, config.seed)
+    train, test = split_images(torch.stack([image for _, image in good]), labels, config.test_fraction, config.seed,
+                               captions)
     return Dataset("folder", train, test, class_names=class_names, skipped=skipped)

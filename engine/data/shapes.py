@@ -68,6 +68,13 @@ class ShapesConfig:
                                  low=0, high=4)
     upright: bool = param(False, "Draw every shape at its canonical angle (triangles point up), not at a random "
                           "one, and add no rotation: a world with an upright, which RotNet needs")
+    captions: str = param("varied", "Captions: varied templates, synonyms and word orders with optional attributes "
+                          "left out, or one fixed template naming every attribute", choices=("varied", "fixed"))
+    held_out: str = param("", "Colour-shape compositions never drawn in the training split, e.g. 'red star, blue "
+                          "ring' (the test split keeps them): zero-shot tests on unseen compositions")
+
+    def __post_init__(self) -> None:
+        parse_compositions(self.held_out)  # a bad entry is refused in one sentence
 
     def augment_defaults(self) -> dict:
         """The invariances this world calls for: unless ``upright``, shapes have no upright (any rotation); unless
@@ -106,11 +113,28 @@ class Scene:
         return Scene(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 
 
+def parse_compositions(text: str) -> list[tuple[int, int]]:
+    """"red star, blue ring" -> [(shape, colour), ...] as indices; ValueError in one sentence for a bad entry."""
+    out = []
+    for entry in filter(None, (part.strip() for part in text.lower().split(","))):
+        words = entry.split()
+        if len(words) != 2 or words[0] not in COLORS or words[1] not in SHAPES:
+            raise ValueError(f"held_out: {entry!r} is not a colour and a shape (e.g. 'red star, blue ring'; colours: "
+                             f"{', '.join(COLORS)}; shapes: {', '.join(SHAPES)})")
+        out.append((SHAPES.index(words[1]), list(COLORS).index(words[0])))
+    for shape in {s for s, _ in out}:
+        if len({c for s, c in out if s == shape}) == len(COLORS):
+            raise ValueError(f"held_out: every colour of {SHAPES[shape]} is held out; keep at least one in training")
+    return out
+
+
 def sample_scenes(n: int, generator: torch.Generator, max_distractors: int = ShapesConfig.max_distractors,
                   background_contrast: float = ShapesConfig.background_contrast,
                   background_texture: float = ShapesConfig.background_texture,
-                  upright: bool = ShapesConfig.upright) -> Scene:
-    """Draw n random scenes (upright: every shape at its canonical angle; the other parameters are the same)."""
+                  upright: bool = ShapesConfig.upright, excluded: list[tuple[int, int]] = ()) -> Scene:
+    """Draw n random scenes (upright: every shape at its canonical angle; the other parameters are the same). No
+    scene has an ``excluded`` (shape, colour) composition: their colours are drawn again (without exclusions
+    nothing is drawn again, so the scenes are those drawn before the option existed)."""
 
     def uniform(low: float | torch.Tensor, high: float | torch.Tensor, *shape: int) -> torch.Tensor:
         return low + (high - low) * torch.rand(*shape, generator=generator)
@@ -119,6 +143,11 @@ def sample_scenes(n: int, generator: torch.Generator, max_distractors: int = Sha
         return torch.randint(high, shape, generator=generator)
 
     shape, color = randint(len(SHAPES), n), randint(len(COLORS), n)
+    forbidden = torch.zeros(len(SHAPES), len(COLORS), dtype=torch.bool)
+    for held_shape, held_color in excluded:
+        forbidden[held_shape, held_color] = True
+    while (again := forbidden[shape, color]).any():
+        color[again] = randint(len(COLORS), int(again.sum()))
     rgb = (PALETTE[color] + uniform(-0.06, 0.06, n, 3)).clamp(0, 1)
     large = torch.rand(n, generator=generator) < 0.5
     radius = torch.where(large, uniform(*LARGE_RADIUS, n), uniform(*SMALL_RADIUS, n))
@@ -210,29 +239,37 @@ def generate(n: int, seed: int, image_size: int = ShapesConfig.image_size,
              max_distractors: int = ShapesConfig.max_distractors, label: str = ShapesConfig.label,
              background_contrast: float = ShapesConfig.background_contrast,
              background_texture: float = ShapesConfig.background_texture,
-             upright: bool = ShapesConfig.upright) -> ImageSet:
-    """n images with attributes, captions and masks, determined by seed."""
+             upright: bool = ShapesConfig.upright, captions: str = ShapesConfig.captions,
+             excluded: list[tuple[int, int]] = ()) -> ImageSet:
+    """n images with attributes, captions (``captions``: "varied" or "fixed", see shape_captions) and masks,
+    determined by seed; none has an ``excluded`` (shape, colour) composition."""
+    from engine.data.shape_captions import describe_all
+
     scene = sample_scenes(n, torch.Generator().manual_seed(seed), max_distractors, background_contrast,
-                          background_texture, upright)
+                          background_texture, upright, excluded)
     chunk = max(1, 2**20 // image_size**2)  # about a million pixels per batch bounds memory at large sizes
     images, masks = zip(*(render(scene[i:i + chunk], image_size) for i in range(0, n, chunk)))
     attributes = scene_attributes(scene)
-    columns = zip(*(attributes[name].tolist() for name in ("shape", "color", "size", "hpos", "vpos", "background")))
-    return ImageSet(images=torch.cat(images), labels=attributes[label], attributes=attributes,
-                    captions=[caption(*row) for row in columns], masks=torch.cat(masks))
+    if captions == "varied":
+        texts = describe_all(attributes, seed)
+    else:
+        columns = zip(*(attributes[name].tolist() for name in ("shape", "color", "size", "hpos", "vpos", "background")))
+        texts = [caption(*row) for row in columns]
+    return ImageSet(images=torch.cat(images), labels=attributes[label], attributes=attributes, captions=texts,
+                    masks=torch.cat(masks))
 
 
 @register_dataset("shapes", ShapesConfig,
                   "Procedural world: 10 shape types in 8 colours on textured backgrounds, with occluders")
 def load_shapes(config: ShapesConfig) -> Dataset:
-    """Train and test splits from two seeds derived from config.seed."""
+    """Train and test splits from two seeds derived from config.seed; the held-out compositions only in test."""
     train_seed, test_seed = torch.randint(2**62, (2,), generator=torch.Generator().manual_seed(config.seed)).tolist()
     options = dict(image_size=config.image_size, max_distractors=config.max_distractors, label=config.label,
                    background_contrast=config.background_contrast, background_texture=config.background_texture,
-                   upright=config.upright)
+                   upright=config.upright, captions=config.captions)
     return Dataset(
         name="shapes",
-        train=generate(config.train_size, train_seed, **options),
+        train=generate(config.train_size, train_seed, **options, excluded=parse_compositions(config.held_out)),
         test=generate(config.test_size, test_seed, **options),
         class_names=list(ATTRIBUTE_NAMES[config.label]),
         attribute_names={name: list(values) for name, values in ATTRIBUTE_NAMES.items()},

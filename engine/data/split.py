@@ -27,9 +27,9 @@ def stratified_split(labels: torch.Tensor, test_fraction: float, seed: int) -> t
 
 
 def split_images(images: torch.Tensor, labels: torch.Tensor | None, test_fraction: float,
-                 seed: int) -> tuple[ImageSet, ImageSet]:
+                 seed: int, captions: list[str] | None = None) -> tuple[ImageSet, ImageSet]:
     """Train and test ImageSets, stratified by ``labels`` (unlabelled images are split as one class)."""
-    pool = ImageSet(images, labels)
+    pool = ImageSet(images, labels, captions=captions)
     strata = labels if labels is not None else torch.zeros(len(images), dtype=torch.int64)
     train_index, test_index = stratified_split(strata, test_fraction, seed)
     return pool.subset(train_index), pool.subset(test_index)
