@@ -1,4 +1,5 @@
-"""Headless commands: ``main.py train``, ``main.py eval RUN_DIR`` and ``main.py attention RUN_DIR``."""
+"""Headless commands: ``main.py train``, ``main.py eval RUN_DIR``, ``main.py attention RUN_DIR`` and ``main.py
+zero-shot RUN_DIR`` (engine.clip_cli)."""
 from __future__ import annotations
 
 import argparse
@@ -12,6 +13,7 @@ from typing import Any
 import torch
 
 from engine import events
+from engine.clip_cli import add_zero_shot_parser
 from engine.errors import CheckpointError, DatasetUnavailable, describe
 from engine.run import RunConfig, Session
 
@@ -112,6 +114,11 @@ class ConsoleReporter:
 
 
 ACCURACIES = ("knn", "probe")  # printed as percentages; the collapse monitor's scores as plain numbers
+ACCURACY_PREFIXES = ("zero_shot", "binding", "t2i_")  # a CLIP run's zero-shot scores, also percentages
+
+
+def is_accuracy(score: str) -> bool:
+    return score in ACCURACIES or score.startswith(ACCURACY_PREFIXES)
 
 
 def format_scores(event: events.Eval) -> str:
@@ -119,7 +126,7 @@ def format_scores(event: events.Eval) -> str:
     rows = [("encoder", event.scores)] + [(f"{name} baseline", s) for name, s in event.baselines.items()]
     text = [f"{head}:"]
     for label, scores in rows:
-        text.append(f"  {label:<18}" + "  ".join(f"{k} {v:6.1%}" if k in ACCURACIES else f"{k} {v:.3g}"
+        text.append(f"  {label:<18}" + "  ".join(f"{k} {v:6.1%}" if is_accuracy(k) else f"{k} {v:.3g}"
                                                   for k, v in scores.items()))
     return "\n".join(text)
 
@@ -268,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "masks is measured, for the run and for an untrained network (default 500)")
     a.add_argument("--image", action="append", default=[], metavar="FILE", help="an image file instead (repeatable)")
     a.set_defaults(func=attention)
+    add_zero_shot_parser(sub)
     return parser
 
 

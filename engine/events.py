@@ -61,6 +61,15 @@ class Tiles:
 
 
 @dataclass(frozen=True)
+class SimilarityTiles(Tiles):
+    """Tiles that are also an image-text similarity matrix (CLIP's preview, the paper's Figure 1): ``matrix`` (n, n)
+    cosine similarities of the tiles' first column of images (rows) to ``texts`` (columns)."""
+
+    texts: list[str] = field(default_factory=list)
+    matrix: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
 class Preview:
     """The method's pretext task on a few test images."""
 

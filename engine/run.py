@@ -379,16 +379,23 @@ class Session:
         scores = self.eval_split.evaluate(self.encoder, self.augment.prepare, self.device, probe=False)
         health, reason = collapse.monitor(self.method.embedder, self.eval_split.queries.images, self.augment.prepare,
                                           self.augment, self.device, self.config.seed, self.method.centred_embedder)
-        self._log_eval(events.Eval(self.step, {**scores, **health}, self.baselines))
+        self._log_eval(events.Eval(self.step, {**scores, **health, **self._method_scores(False)}, self.baselines))
         if reason and self.step >= self.method.monitor_grace_steps:
             self.on_event(events.Collapsed(self.step, reason))
 
     def _final_eval(self) -> dict[str, float]:
         self.on_event(events.Status("Final evaluation: kNN and linear probe on the full splits"))
         split = EvalSplit.from_dataset(self.dataset)
-        scores = split.evaluate(self.encoder, self.augment.prepare, self.device, probe=True)
+        scores = {**split.evaluate(self.encoder, self.augment.prepare, self.device, probe=True),
+                  **self._method_scores(True)}
         self._log_eval(events.Eval(self.step, scores, self._baselines(split, probe=True), final=True))
         return scores
+
+    def _method_scores(self, final: bool) -> dict[str, float]:
+        """Scores a method computes itself, beside kNN and the probe (CLIP's zero-shot accuracy): its optional
+        ``evaluation_scores(dataset, limit, final)`` on the test split (the online evaluation's queries, or all)."""
+        scores = getattr(self.method, "evaluation_scores", None)
+        return {} if scores is None else scores(self.dataset, 0 if final else self.config.eval_queries, final)
 
     def _log_eval(self, event: events.Eval) -> None:
         self.metrics.write({"step": event.step, "eval": event.scores, "baselines": event.baselines,

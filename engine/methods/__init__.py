@@ -2,6 +2,7 @@
 from engine.methods import (  # noqa: F401  (importing a method's module registers it)
     barlow_twins,
     byol,
+    clip,
     colorization,
     context_encoder,
     cpc,
