@@ -35,7 +35,7 @@ class PretrainedCLIP:
 
     @property
     def logit_scale(self) -> float:
-        return float(self.model.logit_scale.exp().clamp(max=100))
+        return float(self.model.logit_scale.detach().exp().clamp(max=100))
 
     @torch.no_grad()
     def embed_images(self, images: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
@@ -94,7 +94,9 @@ def load_pretrained_clip(path: Path | str) -> PretrainedCLIP:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from transformers import AutoTokenizer, CLIPModel
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.disable_progress_bar()
     try:
         model = CLIPModel.from_pretrained(str(path), local_files_only=True)
         tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
