@@ -30,6 +30,7 @@ class Explored:
     coordinates: np.ndarray  # float32 (N, 2)
     layout: str  # "PCA" or "UMAP"
     metadata: dict[str, list[str]]  # per-row columns (index, label, attributes), as the exports write them
+    joint: Any = None  # a CLIP run's joint-space image embeddings of the rows, made when prompts are placed
 
     def follows(self, previous: Explored | None) -> bool:
         """Whether ``previous`` shows the same points of the same run (so this view can grow out of it)."""
@@ -153,6 +154,19 @@ def run_queries(explored: Explored, sources: list[str | bytes], k: int = K_NEIGH
               for r in results if isinstance(r, Query)]
     rejected = [(Path(r.source).name, r.reason) for r in results if not isinstance(r, Query)]
     return groups, rejected
+
+
+def prompt_positions(explored: Explored, prompts: list[str]) -> np.ndarray:
+    """float32 (T, 2): a CLIP run's prompts on the layout shown, each where its most similar points lie (their
+    joint-space embeddings, projected from the features the view shows); cached per snapshot."""
+    from engine.eval.pretrained_clip import MethodModel
+    from engine.explore.clip_queries import prompt_positions as positions
+
+    method = explored.subject.snapshot.method
+    if explored.joint is None:
+        explored.joint = method.joint_from_features(explored.embedding.features, explored.images)
+    model = MethodModel(method, explored.subject.snapshot.channels)
+    return positions(model, prompts, explored.joint, explored.coordinates)
 
 
 def placed(groups: list[NeighbourGroup], coordinates: np.ndarray) -> list[NeighbourGroup]:

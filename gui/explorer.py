@@ -43,10 +43,11 @@ class Explorer(QObject):
         self.selection = np.empty(0, int)  # rows inside the last rectangle
         self.pending: list[str | bytes] = []  # dropped before there was an embedding to query
         self.queried: list[str | bytes] = []  # the last dropped items: asked again of every new snapshot
+        self.prompts: list[str] = []  # a CLIP run's text prompts, shown as markers
         self.layout_worker = None  # engine UmapWorker, once started
         self.in_view = False  # whether the embedding view's dock is shown (not a tab behind another)
         self.jobs = {name: BackgroundJob(self, name) for name in
-                     ("embedding", "layout", "colouring", "neighbours", "export")}
+                     ("embedding", "layout", "colouring", "neighbours", "export", "prompts")}
         for name in ("embedding", "layout"):
             self.jobs[name].progress.connect(self.view.show_progress)
         self.drops = ImageDrops(self)
@@ -95,6 +96,7 @@ class Explorer(QObject):
         self.queried = []
         self.evaluation.set_source(source)
         self.view.scatter.clear_points()
+        self.view.scatter.show_prompts([], [])
         self.view.show_selection([], 0)
         self.view.neighbours.clear()
         self.view.show_progress(None)
@@ -150,6 +152,7 @@ class Explorer(QObject):
         self.select(self.selection if follows else np.empty(0, int))
         self._update_actions()
         self._shown_layout()
+        self._place_prompts()
         if self.pending or self.queried:
             pending, self.pending = self.pending or self.queried, []
             self.query(pending)
@@ -176,6 +179,7 @@ class Explorer(QObject):
         self.view.scatter.show_queries(self._query_positions())
         self.view.show_progress(None)
         self._shown_layout()
+        self._place_prompts()
 
     def _shown_layout(self) -> None:
         self.view.show_status(f"{self._title()}: {self.explored.layout} of {len(self.explored.embedding):,} images")
@@ -287,6 +291,25 @@ class Explorer(QObject):
 
     def _query_positions(self) -> np.ndarray:
         return np.array([g.position for g in self.groups if g.position is not None], np.float32).reshape(-1, 2)
+
+    # a CLIP run's prompts
+    def show_prompts(self, prompts: list[str]) -> None:
+        """Text prompts as markers on the scatter, each where its most similar images lie (CLIP runs only)."""
+        self.prompts = list(prompts)
+        self._place_prompts()
+
+    def _place_prompts(self) -> None:
+        explored, prompts = self.explored, self.prompts
+        if explored is None or not prompts or not hasattr(explored.subject.snapshot.method, "embed_texts"):
+            self.jobs["prompts"].cancel()
+            self.view.scatter.show_prompts([], [])
+            return
+        self.jobs["prompts"].start(lambda cancelled, progress: steps.prompt_positions(explored, prompts),
+                                   lambda xy: self._prompts_placed(explored, prompts, xy), self._failed)
+
+    def _prompts_placed(self, explored: steps.Explored, prompts: list[str], positions: np.ndarray) -> None:
+        if explored is self.explored:
+            self.view.scatter.show_prompts(positions, prompts)
 
     # exports
     def _update_actions(self) -> None:

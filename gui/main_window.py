@@ -30,6 +30,7 @@ from gui.attention_view import AttentionView
 from gui.augment_preview import AugmentPreviewer
 from gui.background import run_in_background
 from gui.catalog import Catalog, load_catalog
+from gui.clip_view import ClipView
 from gui.explorer import Explorer
 from gui.health_view import HealthView
 from gui.history import RunHistory, load_history
@@ -86,11 +87,18 @@ class MainWindow(QMainWindow):
         self.explorer_dock = self._dock("Embeddings", self.explorer.view, Qt.DockWidgetArea.RightDockWidgetArea)
         self.evaluation_dock = self._dock("Evaluation", self.explorer.evaluation, Qt.DockWidgetArea.RightDockWidgetArea)
         self.explorer.arrange(self.preview_dock, self.explorer_dock, self.evaluation_dock)
+        self.clip_view = ClipView()  # prompts, zero-shot, the batch's similarity matrix and text search
+        self.clip_dock = self._dock("CLIP", self.clip_view, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.evaluation_dock, self.clip_dock)
+        self.preview_dock.raise_()
+        self.explorer.drops.dropped.connect(self.clip_view.window_query)
+        self.explorer.view.pasted.connect(self.clip_view.window_query)
+        self.clip_view.prompts_changed.connect(self.explorer.show_prompts)
         self.status = RunStatusBar()
         self.setStatusBar(self.status)
         # every view takes the engine events it shows through its on_event, in this order
         self.event_views = (self.plots, self.status, self.preview, self.attention_view, self.health_view,
-                            self.explorer)
+                            self.explorer, self.clip_view)
         self.previewer = AugmentPreviewer(self)
         self._build_actions()
 
@@ -150,7 +158,7 @@ class MainWindow(QMainWindow):
         self.dock_actions: dict[QDockWidget, QAction] = {}
         for dock, key in ((self.setup_dock, "Ctrl+1"), (self.preview_dock, "Ctrl+2"),
                           (self.attention_dock, "Ctrl+Shift+A"), (self.health_dock, "Ctrl+Shift+H"),
-                          (self.explorer_dock, "Ctrl+3"), (self.evaluation_dock, "Ctrl+4")):
+                          (self.explorer_dock, "Ctrl+3"), (self.evaluation_dock, "Ctrl+4"), (self.clip_dock, "Ctrl+5")):
             action = self._action(view, f"{dock.windowTitle()} Panel", lambda _=False, d=dock: self.show_or_hide(d),
                                   (key,))
             action.setCheckable(True)  # checked: on screen (a tab behind another is not)
@@ -299,6 +307,7 @@ class MainWindow(QMainWindow):
             return
         self.worker = worker
         self.explorer.follow(worker)
+        self.clip_view.follow(worker)
         self._set_state(RunState.RUNNING)
         self.status.showMessage("Starting ...")
 
@@ -358,6 +367,7 @@ class MainWindow(QMainWindow):
         self.health_view.show_history(history.run_dir, history.evals)
         self.run_dir = history.run_dir if history.checkpoint_step is not None else None
         self.explorer.show_run(history.run_dir)
+        self.clip_view.show_run(history.run_dir)
         config = dict(history.config)
         if config.get("device") not in ("auto", *self.catalog.devices):
             config.pop("device", None)  # trained elsewhere (on a GPU): keep this machine's choice
@@ -440,6 +450,7 @@ class MainWindow(QMainWindow):
         self.attention_view.apply_style(style)
         self.health_view.apply_style(style)
         self.explorer.apply_style(style)
+        self.clip_view.apply_style(style)
         self.toolbar.setIconSize(QSize(32, 32) if style.presenter else QSize(20, 20))
 
     def _arrange_for_presenter(self, on: bool) -> None:

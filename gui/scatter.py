@@ -122,6 +122,10 @@ class EmbeddingScatter(pg.GraphicsLayoutWidget):
         self.names: list[str] = []
         self.highlighted = self.focused = np.empty(0, int)
         self.queries = np.empty((0, 2), np.float32)
+        self.prompt_marks = pg.ScatterPlotItem(pxMode=True, symbol="d")  # a CLIP run's text prompts
+        self.prompt_marks.setZValue(14)
+        self.plot.addItem(self.prompt_marks)
+        self.prompt_labels: list[pg.TextItem] = []
         self._hovered = -1
         self.style = Style()
         self.animation = LayoutAnimation(self, self._draw_positions)
@@ -173,6 +177,20 @@ class EmbeddingScatter(pg.GraphicsLayoutWidget):
     def show_queries(self, positions: np.ndarray) -> None:
         self.queries = np.asarray(positions, np.float32).reshape(-1, 2)
         self._draw_overlays()
+
+    def show_prompts(self, positions: np.ndarray, texts: list[str]) -> None:
+        """Text prompts as labelled markers where their most similar images lie (none: an empty list)."""
+        for label in self.prompt_labels:
+            self.plot.removeItem(label)
+        positions = np.asarray(positions, np.float32).reshape(-1, 2)
+        self.prompt_marks.setData(x=positions[:, 0], y=positions[:, 1])
+        self.prompt_labels = []
+        for (x, y), text in zip(positions, texts):
+            label = pg.TextItem(text, color=self.style.foreground, anchor=(0, 1))
+            label.setZValue(15)
+            label.setPos(float(x), float(y))
+            self.plot.addItem(label)
+            self.prompt_labels.append(label)
 
     # hover, click and rectangle selection
     def point_at(self, scene_pos: QPointF) -> int:
@@ -267,6 +285,11 @@ class EmbeddingScatter(pg.GraphicsLayoutWidget):
         self.overlays["queries"].setBrush(pg.mkBrush(style.color("raw")))
         self.overlays["queries"].setSymbol("star")
         self.overlays["queries"].setSize(3 * style.symbol_size)
+        self.prompt_marks.setPen(pg.mkPen(style.background, width=width))
+        self.prompt_marks.setBrush(pg.mkBrush(style.color("final")))
+        self.prompt_marks.setSize(2 * style.symbol_size)
+        for label in self.prompt_labels:
+            label.setColor(style.foreground)
         self.view.band.setPen(pg.mkPen(style.foreground, width=1, style=Qt.PenStyle.DashLine))
         self._build_layers()
         self._draw_positions(self.coordinates)

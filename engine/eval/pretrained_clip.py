@@ -52,6 +52,9 @@ class PretrainedCLIP:
                                    dim=1).float())
         return torch.cat(out) if out else torch.zeros(0, self.model.config.projection_dim)
 
+    def unknown_words(self, texts: list[str]) -> list[str]:
+        return []  # a byte-level BPE reads any word
+
     @torch.no_grad()
     def embed_texts(self, texts: list[str], batch_size: int = 256) -> torch.Tensor:
         out = []
@@ -113,14 +116,13 @@ def load_pretrained_clip(path: Path | str) -> PretrainedCLIP:
     return PretrainedCLIP(model, tokenizer, int(size), mean, std, path)
 
 
-class RunModel:
-    """A CLIP run of this app as a zero-shot model: its method (embed_images, embed_texts, logit_scale) at the
-    run's image size and channels."""
+class MethodModel:
+    """A CLIP method of this app (a run's, or a snapshot of the one training) as a zero-shot model: its
+    embed_images, embed_texts and logit_scale at the run's image size and channels."""
 
-    def __init__(self, run: Any):
-        self.run, self.method = run, run.method
-        self.image_size, self.channels = run.augment.image_size, run.dataset.channels
-        self.source = run.run_dir
+    def __init__(self, method: Any, channels: int, source: Path | None = None):
+        self.method, self.channels, self.source = method, channels, source
+        self.image_size = method.augment.image_size
 
     @property
     def logit_scale(self) -> float:
@@ -132,8 +134,11 @@ class RunModel:
     def embed_texts(self, texts: list[str]) -> torch.Tensor:
         return self.method.embed_texts(texts)
 
+    def unknown_words(self, texts: list[str]) -> list[str]:
+        return self.method.unknown_words(texts)
 
-def load_zero_shot_model(path: Path | str) -> RunModel | PretrainedCLIP:
+
+def load_zero_shot_model(path: Path | str) -> MethodModel | PretrainedCLIP:
     """A CLIP run folder of this app, or a Hugging Face CLIP folder. ValueError (or CheckpointError,
     DatasetUnavailable for a damaged run) in one sentence."""
     path = Path(path).expanduser()
@@ -144,5 +149,5 @@ def load_zero_shot_model(path: Path | str) -> RunModel | PretrainedCLIP:
         if not hasattr(run.method, "embed_texts"):
             raise ValueError(f"{path} is a {run.config.method} run: zero-shot needs a run trained with clip, or a "
                              "Hugging Face CLIP folder")
-        return RunModel(run)
+        return MethodModel(run.method, run.dataset.channels, run.run_dir)
     return load_pretrained_clip(path)

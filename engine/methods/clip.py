@@ -266,6 +266,15 @@ class CLIP(Method):
         (engine.eval.zero_shot), for the Session's evaluations."""
         return zero_shot_scores(self, dataset, limit, final)
 
+    @torch.no_grad()
+    def joint_from_features(self, features: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        """Joint-space embeddings of ``images`` whose encoder features are ``features`` (the explorer's): their
+        projection, no forward pass, when the features are the backbone's output; else the images embedded."""
+        if features.shape[1] != self.image_projection.in_features:
+            return self.embed_images(images)
+        projected = self.image_projection(features.to(self.log_scale.device).float())
+        return F.normalize(projected, dim=1).cpu()
+
     # the window
     @torch.no_grad()
     def preview(self, images: torch.Tensor, rng: torch.Generator) -> Tiles:
