@@ -5,7 +5,12 @@ machine), one size per call:
     xvfb-run -s "-screen 0 1920x1080x24" .venv/bin/python bench/screenshots.py --size 1280x800 \\
         --method jigsaw --steps 150 --out /tmp/shots
 
-Writes OUT/<method>-<size>-<normal|presenter>-<tab>.png and prints each path.
+Writes OUT/<method>-<size>-<normal|presenter>-<tab>.png and prints each path. With ``--method clip`` the tab
+``clip`` gives two shots: the CLIP panel's live similarity matrix of the batch (clip-similarity) and a drag-in
+zero-shot result, a rendered shapes image dropped with the shape names as prompts (clip-dropped):
+
+    xvfb-run -s "-screen 0 1920x1080x24" .venv/bin/python bench/screenshots.py --method clip --tabs clip \\
+        --steps 300 --out /tmp/shots
 """
 from __future__ import annotations
 
@@ -16,7 +21,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-TABS = ("preview_dock", "attention_dock", "explorer_dock", "evaluation_dock")
+TABS = ("preview_dock", "attention_dock", "explorer_dock", "evaluation_dock", "clip_dock")
+CLIP_TABS = {"clip-similarity": 0, "clip-dropped": 2}  # the CLIP panel's tabs shot for the "clip" tab
+
+
+def dropped_scene(folder: Path) -> Path:
+    """A shapes image (a held-out red star when CLIP holds them out) written as a PNG to drop on the panel."""
+    import torch
+    from PIL import Image
+
+    from engine.data.shapes import render, sample_scenes
+
+    scene = sample_scenes(1, torch.Generator().manual_seed(11), max_distractors=0)
+    scene.shape, scene.color = torch.tensor([4]), torch.tensor([0])
+    scene.rgb = torch.tensor([[0.9, 0.1, 0.1]])
+    path = folder / "dropped-red-star.png"
+    Image.fromarray(render(scene, 128)[0][0].permute(1, 2, 0).numpy()).save(path)
+    return path
 
 
 def main() -> None:
@@ -27,10 +48,12 @@ def main() -> None:
     parser.add_argument("--backbone", default="convnet")
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--set", action="append", default=[], metavar="GROUP.NAME=VALUE")
-    parser.add_argument("--tabs", nargs="+", choices=[t[:-5] for t in TABS], default=[t[:-5] for t in TABS])
+    parser.add_argument("--tabs", nargs="+", choices=[t[:-5] for t in TABS],
+                        help="docks to shoot (default: all; the CLIP panel only for --method clip)")
     parser.add_argument("--modes", nargs="+", choices=("normal", "presenter"), default=["normal", "presenter"])
     parser.add_argument("--out", type=Path, default=Path("/tmp/pretext-shots"))
     args = parser.parse_args()
+    args.tabs = args.tabs or [t[:-5] for t in TABS if t != "clip_dock" or args.method == "clip"]
     width, height = map(int, args.size.split("x"))
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -64,9 +87,20 @@ def main() -> None:
         for tab in args.tabs:
             getattr(window, f"{tab}_dock").raise_()
             wait(25 if tab == "explorer" and mode == "normal" else 3)  # the first embedding: PCA, then UMAP
-            path = args.out / f"{args.method}-{args.size}-{mode}-{tab}.png"
-            window.grab().save(str(path))
-            print(path, flush=True)
+            shots = {tab: None} if tab != "clip" else CLIP_TABS
+            for name, index in shots.items():
+                if name == "clip-dropped":
+                    window.clip_view.set_prompts(["circle", "ring", "square", "triangle", "star", "red star",
+                                                  "blue ring"], "a {}.")
+                    window.clip_view.query([str(dropped_scene(args.out))])
+                    wait(60, lambda: window.clip_view.cards_layout.count() > 1 and not any(
+                        window.clip_view.jobs[job].running for job in ("model", "query")))
+                if index is not None:
+                    window.clip_view.tabs.setCurrentIndex(index)
+                    wait(2)
+                path = args.out / f"{args.method}-{args.size}-{mode}-{name}.png"
+                window.grab().save(str(path))
+                print(path, flush=True)
     QTimer.singleShot(0, window.close)
     wait(10)
 

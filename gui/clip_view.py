@@ -13,7 +13,7 @@ from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import QRect, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QPainter
+from PySide6.QtGui import QColor, QFont, QPainter, QPalette
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -82,14 +82,17 @@ class SimilarityMap(QWidget):
         if self.matrix is None:
             return
         n, line = len(self.texts), painter.fontMetrics().height()
-        legend = n * line + 6
         top = area.top() + title.height() + 6
-        cell = max(8, min((area.width() - 4) // (n + 1), (area.bottom() - top - legend - line) // (n + 1)))
-        left = area.left() + (area.width() - (n + 1) * cell) // 2
+        height = area.bottom() - top
+        beside = area.width() > 1.6 * height  # the captions' legend right of the matrix, else below it
+        matrix_room = min(area.width() * (0.55 if beside else 1.0), height - (0 if beside else n * line + 6))
+        cell = max(8, int(matrix_room) // (n + 1))
+        left = area.left() + (0 if beside else (area.width() - (n + 1) * cell) // 2)
         for j in range(n):
             painter.drawText(QRect(left + (j + 1) * cell, top, cell, cell), Qt.AlignmentFlag.AlignCenter, f"T{j + 1}")
         bold = QFont(painter.font())
         bold.setBold(True)
+        numbers = painter.fontMetrics().horizontalAdvance("-0.00") < cell - 2
         for i in range(n):
             y = top + (i + 1) * cell
             painter.drawImage(QRect(left + 2, y + 2, cell - 4, cell - 4), self.images[i])
@@ -101,17 +104,20 @@ class SimilarityMap(QWidget):
                 painter.fillRect(box, colour)
                 painter.setPen(QColor("black") if colour.lightnessF() > 0.5 else QColor("white"))
                 painter.setFont(bold if j == best else self.font())
-                painter.drawText(box, Qt.AlignmentFlag.AlignCenter, f"{value:.2f}")
+                if numbers:
+                    painter.drawText(box, Qt.AlignmentFlag.AlignCenter, f"{value:.2f}")
                 if self.texts[i] == self.texts[j]:
                     painter.setPen(self.foreground)
                     painter.drawRect(box.adjusted(1, 1, -1, -1))
         painter.setFont(self.font())
         painter.setPen(self.foreground)
-        y = top + (n + 1) * cell + 6
+        x = left + (n + 1) * cell + 10 if beside else area.left()
+        y = top + cell if beside else top + (n + 1) * cell + 6
+        width = area.right() - x
         for j, text in enumerate(self.texts):
-            row = QRect(area.left(), y + j * line, area.width(), line)
-            painter.drawText(row, Qt.AlignmentFlag.AlignLeft, painter.fontMetrics().elidedText(
-                f"T{j + 1}: {text}", Qt.TextElideMode.ElideRight, area.width()))
+            painter.drawText(QRect(x, y + j * max(line, cell if beside else line), width, line),
+                             Qt.AlignmentFlag.AlignLeft, painter.fontMetrics().elidedText(
+                                 f"T{j + 1}: {text}", Qt.TextElideMode.ElideRight, width))
 
 
 class ProbabilityBars(QWidget):
@@ -120,7 +126,7 @@ class ProbabilityBars(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.items: list[tuple[str, float]] = []
-        self.bar, self.foreground = QColor("#2ECC9A"), QColor("white")
+        self.bar = QColor("#2ECC9A")
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
 
     def show_probabilities(self, prompts: list[str], probabilities) -> None:
@@ -130,17 +136,17 @@ class ProbabilityBars(QWidget):
         self.update()
 
     def apply_style(self, style: Style) -> None:
-        self.bar, self.foreground = style.color("knn"), style.foreground
+        self.bar = style.color("knn")
         self.update()
 
     def paintEvent(self, event) -> None:  # noqa: N802  (Qt override)
-        painter = QPainter(self)
+        painter = QPainter(self)  # on the panel's own background: its text colour
         metrics = painter.fontMetrics()
         line = metrics.height() + 4
         label_width = min(self.width() // 2, max((metrics.horizontalAdvance(t) for t, _ in self.items), default=0) + 8)
         percent_width = metrics.horizontalAdvance("100.0 %") + 6
         room = max(10, self.width() - label_width - percent_width)
-        painter.setPen(self.foreground)
+        painter.setPen(self.palette().color(QPalette.ColorRole.WindowText))
         right, left = (Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
                        Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         for r, (text, p) in enumerate(self.items):
@@ -163,14 +169,19 @@ class QueryCard(QWidget):
         self.bars.apply_style(style)
         self.bars.show_probabilities(prompts, probabilities)
         self.neighbours = ThumbnailGrid(40)
+        self.neighbours.setWrapping(False)  # one row, scrolled sideways
+        self.neighbours.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.neighbours.show_tiles(neighbours)
-        self.neighbours.setFixedHeight(self.neighbours.gridSize().height() + 8)
+        self.neighbours.setFixedHeight(self.neighbours.gridSize().height()
+                                       + self.neighbours.horizontalScrollBar().sizeHint().height() + 8)
         top = QHBoxLayout()
         top.addWidget(picture, 0, Qt.AlignmentFlag.AlignTop)
         top.addWidget(self.bars, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 8)
-        layout.addWidget(QLabel(f"<b>{title}</b>: prompt probabilities; below, its nearest images"))
+        heading = QLabel(f"<b>{title}</b>: prompt probabilities; below, its nearest images")
+        heading.setWordWrap(True)
+        layout.addWidget(heading)
         layout.addLayout(top)
         layout.addWidget(self.neighbours)
 
@@ -262,6 +273,7 @@ class ClipView(QWidget):
         self.cards_layout.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(self.cards)
         self.search_box = QLineEdit()
         self.search_box.setPlaceholderText("Type a prompt and press Enter: the images that match it best")
@@ -464,7 +476,7 @@ class ClipView(QWidget):
             item.widget().deleteLater()
         found = [r for r in results if isinstance(r, ZeroShot)]
         for result in found:
-            neighbours = [] if bank is None else [Tile(bank.images[row], f"{sim:.2f} {bank.names[row]}", None)
+            neighbours = [] if bank is None else [Tile(bank.images[row], f"{sim:.2f} {bank.names[row]}", row)
                                                   for row, sim in zip(result.neighbours, result.similarities)]
             card = QueryCard(Path(result.source).name, result.image, prompts, result.probabilities, neighbours,
                              self.style_)
@@ -512,7 +524,7 @@ class ClipView(QWidget):
         self._with_model(run)
 
     def _show_found(self, bank: Any, text: str, rows: list[int], similarities: list[float]) -> None:
-        self.results.show_tiles([Tile(bank.images[r], f"{s:.2f} {bank.names[r]}", None)
+        self.results.show_tiles([Tile(bank.images[r], f"{s:.2f} {bank.names[r]}", r)
                                  for r, s in zip(rows, similarities)])
         self.status.setText(f"The {len(rows)} images most similar to '{text}'")
         self.tabs.setCurrentIndex(3)

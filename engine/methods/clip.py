@@ -224,13 +224,14 @@ class CLIP(Method):
         return self._vocabulary
 
     def unknown_words(self, texts: list[str]) -> list[str]:
-        """Words of ``texts`` the from-scratch text tower never saw (they read as [UNK]); none for MiniLM."""
+        """Words of ``texts`` the from-scratch text tower never saw (they read as [UNK]; punctuation is not listed);
+        none for MiniLM."""
         if self.text_encoder is None:
             return []
         vocabulary = self.vocabulary
         words = {word for text in texts for word, _ in vocabulary.tokenizer.pre_tokenizer.pre_tokenize_str(
             vocabulary.tokenizer.normalizer.normalize_str(text))}
-        return sorted(word for word in words if vocabulary.id_of(word) == vocabulary.unk_id)
+        return sorted(word for word in words if word.isalnum() and vocabulary.id_of(word) == vocabulary.unk_id)
 
     @torch.no_grad()
     def embed_texts(self, texts: list[str], batch_size: int = 512) -> torch.Tensor:
