@@ -162,10 +162,11 @@ def prompt_positions(explored: Explored, prompts: list[str]) -> np.ndarray:
     from engine.eval.pretrained_clip import MethodModel
     from engine.explore.clip_queries import prompt_positions as positions
 
-    method = explored.subject.snapshot.method
+    snapshot = explored.subject.snapshot
     if explored.joint is None:
-        explored.joint = method.joint_from_features(explored.embedding.features, explored.images)
-    model = MethodModel(method, explored.subject.snapshot.channels)
+        output = explored.embedding.features if getattr(snapshot, "eval_layer", 0) == 0 else None  # the last stage
+        explored.joint = snapshot.method.joint_from_features(output, explored.images)
+    model = MethodModel(snapshot.method, snapshot.channels)
     return positions(model, prompts, explored.joint, explored.coordinates)
 
 

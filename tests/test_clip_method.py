@@ -186,3 +186,9 @@ def test_zero_shot_scores_of_a_toy_model_with_a_known_answer():
     assert blind["zero_shot_unseen"] <= 0.5
     names = class_embeddings(ToyModel(), ["red star", "blue ring"], templates=("a {}.", "a drawing of a {}."))
     assert names.shape == (2, 19) and torch.allclose(names.norm(dim=1), torch.ones(2))
+
+
+def test_the_image_tower_is_any_backbone_of_the_registry(tmp_path):
+    session, seen = train_to_completion(config(4, backbone="vit-tiny"), tmp_path / "vit")
+    assert all(math.isfinite(x) for x in losses_and_logs(seen)[0])
+    assert session.method.embed_images(session.dataset.test.images[:3]).shape == (3, 128)

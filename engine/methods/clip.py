@@ -268,10 +268,10 @@ class CLIP(Method):
         return zero_shot_scores(self, dataset, limit, final)
 
     @torch.no_grad()
-    def joint_from_features(self, features: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
-        """Joint-space embeddings of ``images`` whose encoder features are ``features`` (the explorer's): their
-        projection, no forward pass, when the features are the backbone's output; else the images embedded."""
-        if features.shape[1] != self.image_projection.in_features:
+    def joint_from_features(self, features: torch.Tensor | None, images: torch.Tensor) -> torch.Tensor:
+        """Joint-space embeddings of ``images`` whose backbone output is ``features`` (the explorer's): their
+        projection, no forward pass; without them (features of another stage), the images embedded."""
+        if features is None or features.shape[1] != self.image_projection.in_features:
             return self.embed_images(images)
         projected = self.image_projection(features.to(self.log_scale.device).float())
         return F.normalize(projected, dim=1).cpu()
