@@ -188,7 +188,7 @@ class QueryCard(QWidget):
 
 class ZeroShotCurves(pg.PlotWidget):
     """Zero-shot accuracy on the standard labels and on the unseen compositions, and the binding score, at each
-    evaluation, with their chance levels dashed."""
+    evaluation, with their chance levels dashed, beside the final linear probe of the same image tower."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -196,12 +196,13 @@ class ZeroShotCurves(pg.PlotWidget):
         self.legend = self.addLegend(offset=(5, 5))
         self.points: dict[str, tuple[list[float], list[float]]] = {key: ([], []) for key in CURVES}
         self.curves = {key: self.plot(symbol="o", name=text) for key, (text, _) in CURVES.items()}
+        self.probe = self.plot(pen=None, symbol="star", name="linear probe, same image tower (final)")
         self.chance: dict[str, pg.InfiniteLine] = {}
         self.apply_style(Style())
 
     def clear_points(self) -> None:
         self.points = {key: ([], []) for key in CURVES}
-        for curve in self.curves.values():
+        for curve in (*self.curves.values(), self.probe):
             curve.setData([], [])
         for line in self.chance.values():
             self.removeItem(line)
@@ -219,6 +220,8 @@ class ZeroShotCurves(pg.PlotWidget):
                 line.setPen(pg.mkPen(self.curves[key].opts["pen"].color(), style=Qt.PenStyle.DashLine))
                 self.addItem(line)
                 self.chance[key] = line
+        if "probe" in scores:
+            self.probe.setData([step], [100 * scores["probe"]])
         self.setYRange(0, 100, padding=0.02)
 
     def apply_style(self, style: Style) -> None:
@@ -231,6 +234,8 @@ class ZeroShotCurves(pg.PlotWidget):
             self.curves[key].setSymbolSize(style.symbol_size)
             if key in self.chance:
                 self.chance[key].setPen(pg.mkPen(colour, style=Qt.PenStyle.DashLine))
+        self.probe.setSymbolBrush(style.color("final"))
+        self.probe.setSymbolSize(2 * style.symbol_size)
 
 
 class ClipView(QWidget):

@@ -52,3 +52,4 @@ def test_a_frozen_minilm_run_trains_only_the_image_tower_and_the_projections(tmp
     prompts = ["a red star", "a zebra"]  # any words: MiniLM's own vocabulary
     assert torch.allclose(run.method.embed_texts(prompts), method.embed_texts(prompts), atol=1e-5)
     assert run.method.unknown_words(prompts) == []
+    assert set(prompts) <= set(run.method._frozen_cache)  # MiniLM runs once per text and model

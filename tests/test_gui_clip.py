@@ -22,8 +22,8 @@ def clip_run(tmp_path_factory) -> Path:
     from conftest import TINY_RUN
 
     run_dir = tmp_path_factory.mktemp("runs") / "clip"
-    Session(RunConfig.with_method_defaults({**TINY_RUN, "method": "clip", "steps": 30, "eval_every_s": 0.3}),
-            run_dir).run()
+    config = {**TINY_RUN, "method": "clip", "steps": 30, "eval_every_s": 0.3, "final_eval": True}
+    Session(RunConfig.with_method_defaults(config), run_dir).run()
     return run_dir
 
 
@@ -48,6 +48,7 @@ def cards(view) -> list:
 def test_a_saved_run_shows_its_zero_shot_curve_with_chance(view, qtbot):
     qtbot.waitUntil(lambda: len(view.curves.points["zero_shot"][0]) >= 2, timeout=WAIT_MS)
     assert "zero_shot" in view.curves.chance and view.curves.chance["zero_shot"].value() == pytest.approx(10)
+    assert len(view.curves.probe.getData()[0]) == 1  # the final linear probe beside the zero-shot curve
     assert view.run_method == "clip"
 
 

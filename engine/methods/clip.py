@@ -111,6 +111,7 @@ class CLIP(Method):
         self._vocabulary: Vocabulary | None = None
         self._tokens: torch.Tensor | None = None  # token ids of "texts", made on first use
         self._hard_negatives: torch.Tensor | None = None  # "hard_negative" as a tensor, made on first use
+        self._frozen_cache: dict[str, torch.Tensor] = {}  # frozen-minilm: MiniLM features of texts embedded so far
         self._batch_captions: torch.Tensor | None = None  # caption ids of the batch batch_indices chose
         self._last_batch: tuple[torch.Tensor, torch.Tensor] | None = None  # images and caption ids, for the preview
 
@@ -243,12 +244,20 @@ class CLIP(Method):
         for start in range(0, len(texts), batch_size):
             chunk = list(texts[start:start + batch_size])
             if self.text_encoder is None:
-                features = minilm_embeddings(chunk).to(device)
+                features = self._frozen_text_features(chunk).to(device)
             else:
                 features = self.text_encoder(token_ids(self.vocabulary, chunk, self.config.max_tokens).to(device))
             out.append(F.normalize(self.text_projection(features), dim=1).float().cpu())
         self.train(was_training)
         return torch.cat(out) if out else torch.zeros(0, self.config.embed_dim)
+
+    def _frozen_text_features(self, texts: list[str]) -> torch.Tensor:
+        """MiniLM's features of ``texts``, each computed once per model (the tower is frozen: only the projection
+        after it learns), so the evaluations' prompts cost nothing after the first."""
+        missing = list(dict.fromkeys(t for t in texts if t not in self._frozen_cache))
+        for text, row in zip(missing, minilm_embeddings(missing)):
+            self._frozen_cache[text] = row
+        return torch.stack([self._frozen_cache[t] for t in texts])
 
     @torch.no_grad()
     def embed_images(self, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
