@@ -192,3 +192,28 @@ def test_the_image_tower_is_any_backbone_of_the_registry(tmp_path):
     session, seen = train_to_completion(config(4, backbone="vit-tiny"), tmp_path / "vit")
     assert all(math.isfinite(x) for x in losses_and_logs(seen)[0])
     assert session.method.embed_images(session.dataset.test.images[:3]).shape == (3, 128)
+
+
+def test_a_captioned_folder_trains_and_its_uncaptioned_images_are_reported(tmp_path):
+    from PIL import Image
+
+    colours = {"red": (220, 30, 30), "blue": (30, 30, 220)}
+    lines = []
+    for name, rgb in colours.items():
+        for i in range(12):
+            path = tmp_path / "photos" / name / f"{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (24, 24), tuple(max(0, c - 8 * i) for c in rgb)).save(path)
+            if i:  # the first image of each class has no caption
+                lines.append(f"{name}/{i}.png\ta {name} square number {i}")
+    (tmp_path / "photos" / "captions.tsv").write_text("\n".join(lines), encoding="utf-8")
+    cfg = RunConfig.with_method_defaults({**SMALL, "dataset": "folder", "steps": 3, "batch_size": 8,
+                                          "final_eval": True, "dataset_options": {
+                                              "path": str(tmp_path / "photos"), "image_size": 16}})
+    assert cfg.dataset_options["captioned_only"] is True  # clip's default for folders
+    session, seen = train_to_completion(cfg, tmp_path / "run")
+    skipped = [e.message for e in seen if isinstance(e, events.Warning) and e.message.startswith("skipped")]
+    assert len(skipped) == 2 and all("0.png" in m and "no caption" in m for m in skipped)
+    assert len(session.dataset.train) + len(session.dataset.test) == 22
+    final = [e for e in seen if isinstance(e, events.Eval) and e.final][0]
+    assert final.scores["zero_shot_chance"] == 0.5 and "t2i_r1" in final.scores and "binding" not in final.scores

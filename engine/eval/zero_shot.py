@@ -162,6 +162,6 @@ def text_to_image_recall(model: Any, test: ImageSet, images: torch.Tensor, ks: t
     """Recall@k of retrieving, for each test caption, a matching test image among all of them."""
     texts = model.embed_texts(test.captions)
     relevant = relevant_images(test.captions, test)
-    ranked = (texts @ images.T).topk(max(ks), dim=1).indices
+    ranked = (texts @ images.T).topk(min(max(ks), len(images)), dim=1).indices  # all of them, when fewer
     hits = relevant.gather(1, ranked)
     return {f"t2i_r{k}": hits[:, :k].any(1).float().mean().item() for k in ks}
