@@ -5,10 +5,13 @@ backbone features of one view (for the online linear probe) and scalars to log. 
 after the optimizer step (momentum encoders, queues); ``prepare_data`` sees the training images once before a new
 run's first step. ``preview`` (default: the augmented views), ``attention``
 and ``embedder`` have defaults a method may override; optional capabilities are plain methods checked with
-``hasattr``: ``prototype_scores(images)``.
+``hasattr``: ``prototype_scores(images)``, ``pseudo_labels()``. A method that revisits the whole training set while
+training (re-clustering it) gets it from ``attach_training_data`` and may pick each step's rows in
+``batch_indices``.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -17,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.data.augment import Augment
+from engine.data.base import Dataset
 from engine.eval import collapse
 from engine.eval.attention import attention_maps, overlay_tiles
 from engine.events import Tiles
@@ -88,6 +92,18 @@ class Method(nn.Module):
         """Called once with the uint8 training images (N, C, S, S) before the first step of a new run, for what a
         method derives from its data (e.g. colour bins). Not called on resume: keep the result in buffers, which
         the checkpoint restores."""
+
+    def attach_training_data(self, dataset: Dataset, report: Callable[[str], None]) -> None:
+        """Called on every run, new or resumed, before training (and before ``prepare_data`` or the checkpoint's
+        state): the run's dataset, whose train split a method may revisit while training (re-clustering it; its
+        labels and class names only for diagnostics, never for training), and ``report(text)``, which shows what a
+        slow step is doing (a Status event)."""
+
+    def batch_indices(self, step: int, proposed: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        """The training rows (int64 on the CPU) of step ``step``'s batch: by default ``proposed``, the Session's
+        per-epoch permutation. A method may relabel its data here first or draw other rows of the same count, with
+        ``rng``: the step's generator, which ``training_step`` then continues."""
+        return proposed
 
     @property
     def encoder(self) -> nn.Module:
