@@ -322,6 +322,8 @@ class Session:
         cfg = self.config
         rng = torch.Generator(self.device).manual_seed(cfg.seed * 1_000_003 + self.step)
         index = self.method.batch_indices(self.step, self._batch_indices(self.step), rng)
+        for parameter in self.method.fresh_parameters():  # re-initialised: no momentum from its previous life
+            self.optimizer.state.pop(parameter, None)
         images = self.dataset.train.images[index].to(self.device, non_blocking=True)
         with torch.autocast(self.device.type, self.autocast or torch.float32, enabled=self.autocast is not None):
             out = self.method.training_step(images, rng)

@@ -159,8 +159,13 @@ def test_a_short_run_logs_nmi_and_previews_its_clusters_which_the_explorer_colou
     assert all(0 <= r["nmi_labels"] <= 1 and r["cluster_s"] < 10 for r in records)
     assert all("nmi_previous" in r for r in records[1:])
     accuracy = [r["pretext_acc"] for r in session.folder.records() if "pretext_acc" in r]
-    assert np.mean(accuracy[-8:]) > 0.15, accuracy  # chance: 0.1
+    assert np.mean(accuracy[-16:]) > 0.12, accuracy  # above chance (0.1) on the last epoch's labels
     assert any(isinstance(e, events.Status) and e.message.startswith(relabelling) for e in seen)
+    optimised = {name: float(session.optimizer.state[p]["step"])
+                 for name, p in (("head", session.method.classifiers[0].weight),
+                                 ("backbone", next(session.method.backbone.parameters())))}
+    # DeepCluster's classifier, new at step 32, starts with a fresh optimiser state; SeLa's heads are never new
+    assert optimised == {"head": 16 if name == "deepcluster" else 48, "backbone": 48}
     tiles = session.method.preview(session.dataset.test.images[:4], g(0))
     assert tiles.title.startswith("Largest of 10 pseudo-label clusters") and len(tiles.rows) == 6
     assert {tuple(t.shape) for row in tiles.rows for t in row} == {(3, 16, 16)}

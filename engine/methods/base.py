@@ -6,8 +6,8 @@ after the optimizer step (momentum encoders, queues); ``prepare_data`` sees the 
 run's first step. ``preview`` (default: the augmented views), ``attention``
 and ``embedder`` have defaults a method may override; optional capabilities are plain methods checked with
 ``hasattr``: ``prototype_scores(images)``, ``pseudo_labels()``. A method that revisits the whole training set while
-training (re-clustering it) gets it from ``attach_training_data`` and may pick each step's rows in
-``batch_indices``.
+training (re-clustering it) gets it from ``attach_training_data``, may pick each step's rows in ``batch_indices`` and
+name the parameters it re-initialised there in ``fresh_parameters``.
 """
 from __future__ import annotations
 
@@ -104,6 +104,11 @@ class Method(nn.Module):
         per-epoch permutation. A method may relabel its data here first or draw other rows of the same count, with
         ``rng``: the step's generator, which ``training_step`` then continues."""
         return proposed
+
+    def fresh_parameters(self) -> list[nn.Parameter]:
+        """Parameters re-initialised since the last call (DeepCluster's new classifier, in ``batch_indices``): the
+        Session drops their optimiser state, as a new optimiser for them would have none."""
+        return []
 
     @property
     def encoder(self) -> nn.Module:

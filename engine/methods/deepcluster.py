@@ -101,10 +101,11 @@ class DeepCluster(PseudoLabelMethod):
         features = self.embed_training_split(self.backbone).numpy()
         seed = int(torch.randint(2**31 - 1, (1,), generator=rng, device=rng.device))
         assignment = cluster_features(features, self.clusters, self.config.pca_dim, seed)
-        with torch.no_grad():  # a new top layer for the new clusters, as the code initialises it
-            head = self.classifiers[0]
+        with torch.no_grad():  # a new top layer for the new clusters, as the code initialises it (and optimises it
+            head = self.classifiers[0]  # with a new optimiser: its state is dropped, fresh_parameters)
             head.weight.normal_(0, 0.01, generator=rng)
             head.bias.zero_()
+        self._fresh = list(head.parameters())
         return torch.from_numpy(assignment)[None]
 
     def draw(self, proposed: torch.Tensor, rng: torch.Generator) -> torch.Tensor:

@@ -81,6 +81,7 @@ class PseudoLabelMethod(Method):
         self.split: TrainingSplit | None = None
         self._rows: torch.Tensor | None = None  # training rows of the batch the next training_step gets
         self._relabel_logs: dict[str, float] = {}  # logged with the first step on the new labels
+        self._fresh: list[nn.Parameter] = []  # re-initialised by the last relabelling
 
     @property
     def clusters(self) -> int:
@@ -104,6 +105,10 @@ class PseudoLabelMethod(Method):
             self._relabel(rng)
         self._rows = self.draw(proposed, rng)
         return self._rows
+
+    def fresh_parameters(self) -> list[nn.Parameter]:
+        fresh, self._fresh = self._fresh, []
+        return fresh
 
     def draw(self, proposed: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
         """The batch's training rows: by default the Session's."""
