@@ -115,6 +115,7 @@ class PseudoLabelMethod(Method):
         return proposed
 
     def relabel(self, rng: torch.Generator) -> torch.Tensor:
+        """New labels (heads, N) int64 of the whole training split, from the network and ``rng``."""
         raise NotImplementedError
 
     def _relabel(self, rng: torch.Generator) -> None:
