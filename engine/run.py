@@ -218,6 +218,7 @@ class Session:
             self.on_event(events.Status("Computing baselines (raw pixels, random network)"))
             self.baselines = self._baselines(self.eval_split, probe=False)
 
+        self.method.attach_training_data(dataset, lambda text: self.on_event(events.Status(text)))
         if self.resume_from_checkpoint:
             self._load()
         else:
@@ -323,9 +324,11 @@ class Session:
         """One optimisation step on batch ``self.step``; None when the loss or gradients were not finite and
         the update was skipped (after MAX_BAD_STEPS in a row the run stops)."""
         cfg = self.config
-        index = self.method.batch_indices(self.step, self._batch_indices(self.step))
-        images = self.dataset.train.images[index].to(self.device, non_blocking=True)
         rng = torch.Generator(self.device).manual_seed(cfg.seed * 1_000_003 + self.step)
+        index = self.method.batch_indices(self.step, self._batch_indices(self.step), rng)
+        for parameter in self.method.fresh_parameters():  # re-initialised: no momentum from its previous life
+            self.optimizer.state.pop(parameter, None)
+        images = self.dataset.train.images[index].to(self.device, non_blocking=True)
         with torch.autocast(self.device.type, self.autocast or torch.float32, enabled=self.autocast is not None):
             out = self.method.training_step(images, rng)
         self.optimizer.zero_grad(set_to_none=True)

@@ -14,7 +14,7 @@ from gui.snapshots import Subject
 
 K_NEIGHBOURS = 10
 MAX_CATEGORIES = 20  # colours a legend shows; the rarest categories beyond become "other"
-LABEL, CLUSTERS, PROTOTYPES, ATTRIBUTE = "label", "clusters", "prototypes", "attribute:"
+LABEL, CLUSTERS, PROTOTYPES, PSEUDO_LABEL, ATTRIBUTE = "label", "clusters", "prototypes", "pseudo-label", "attribute:"
 
 Cancelled = Callable[[], bool]
 Progress = Callable[[float], None]
@@ -94,6 +94,8 @@ def colouring_choices(explored: Explored) -> list[tuple[str, str]]:
     choices.append((CLUSTERS, "k-means cluster"))
     if has_prototypes(explored.subject.snapshot):
         choices.append((PROTOTYPES, "nearest prototype"))
+    if embedding.pseudo_labels is not None:
+        choices.append((PSEUDO_LABEL, "pseudo-label"))
     return choices
 
 
@@ -115,6 +117,9 @@ def compute_colouring(explored: Explored, key: str, cancelled: Cancelled, progre
     if key == PROTOTYPES:
         nearest = nearest_prototypes(explored.subject.snapshot, explored.images, cancelled, progress).numpy()
         return most_frequent(nearest, [f"prototype {p}" for p in range(nearest.max(initial=0) + 1)])
+    if key == PSEUDO_LABEL:
+        pseudo = embedding.pseudo_labels.numpy()
+        return most_frequent(pseudo, [f"pseudo-label {c}" for c in range(pseudo.max(initial=0) + 1)])
     raise ValueError(f"unknown colouring {key!r}")
 
 

@@ -1,7 +1,9 @@
 """The live training plots: loss per step with a smoothed line and the learning rate on a second axis; below,
 online kNN accuracy beside the raw-pixel and random-network baselines (dashed) and, for a pretext task, the
 network's accuracy on its own task (``pretext_acc`` in the step logs, smoothed): a shortcut shows as this curve
-rising while kNN does not.
+rising while kNN does not. Methods that relabel their data (DeepCluster, SeLa) also log how their pseudo-labels
+agree with the true classes and with the previous labels (normalised mutual information): drawn there too, once
+logged.
 
 Every curve is one plot item created once and updated with ``setData`` from a bounded buffer, and redraws are
 coalesced, so a run of a million steps costs what a run of a few thousand does.
@@ -23,6 +25,8 @@ SMOOTHING = 0.9  # weight of the past in the smoothed loss (an exponential movin
 REDRAW_MS = 100
 BASELINES = {"raw": "raw pixels", "random": "random network"}
 LEGEND_TWO_COLUMNS_PX = 420  # narrower (at the normal font size; scaled with it): the accuracy legend in one column
+# step logs in [0, 1] drawn in percent on the accuracy plot, each listed in the legend once logged: name -> text
+SCORE_LOGS = {"nmi_labels": "NMI of pseudo-labels and classes", "nmi_previous": "NMI of pseudo-labels and previous"}
 
 
 class DecimatingSeries:
@@ -124,6 +128,7 @@ class TrainingPlots(pg.GraphicsLayoutWidget):
         self.accuracy_legend.addItem(self.knn_curve, "kNN (online)")
         self.accuracy_legend.addItem(self.final_knn, "final (full splits)")
         self.pretext_curve = self.accuracy_plot.plot()  # in the legend only once a pretext task logs its accuracy
+        self.score_curves = {name: self.accuracy_plot.plot(symbol="t") for name in SCORE_LOGS}  # likewise
         self.baseline_lines = {name: pg.InfiniteLine(angle=0, movable=False) for name in BASELINES}
         self.baseline_keys = {name: pg.PlotDataItem() for name in BASELINES}  # legend entries: each line's pen
         for name, text in BASELINES.items():
@@ -135,6 +140,7 @@ class TrainingPlots(pg.GraphicsLayoutWidget):
         self.lr = DecimatingSeries()
         self.knn = DecimatingSeries()
         self.pretext = DecimatingSeries()
+        self.scores = {name: DecimatingSeries() for name in SCORE_LOGS}
         self.smoother = SmoothedLoss()
         self.pretext_smoother = SmoothedLoss()
         self.final: tuple[list[float], list[float]] = ([], [])
@@ -161,7 +167,7 @@ class TrainingPlots(pg.GraphicsLayoutWidget):
 
     # data (not ``clear``: GraphicsLayoutWidget's own clear() removes the plots)
     def reset(self) -> None:
-        for series in (self.loss, self.smoothed, self.lr, self.knn, self.pretext):
+        for series in (self.loss, self.smoothed, self.lr, self.knn, self.pretext, *self.scores.values()):
             series.clear()
         self.smoother = SmoothedLoss()
         self.pretext_smoother = SmoothedLoss()
@@ -182,6 +188,8 @@ class TrainingPlots(pg.GraphicsLayoutWidget):
                 self.add_lr([event.step], [event.lr])
                 if "pretext_acc" in event.logs:
                     self.add_pretext_accuracy([event.step], [event.logs["pretext_acc"]])
+                for name in SCORE_LOGS.keys() & event.logs.keys():
+                    self.add_score(name, event.step, event.logs[name])
             case events.Eval() if "knn" in event.scores:
                 baselines = {name: scores["knn"] for name, scores in event.baselines.items() if "knn" in scores}
                 self.add_accuracy(event.step, event.scores["knn"], baselines, final=event.final)
@@ -199,6 +207,11 @@ class TrainingPlots(pg.GraphicsLayoutWidget):
     def add_pretext_accuracy(self, steps, accuracies) -> None:
         """The pretext task's accuracy (fractions) on training batches, smoothed as the loss is; in percent."""
         self.pretext.extend(steps, [100 * a for a in self.pretext_smoother.update(accuracies)])
+        self._changed()
+
+    def add_score(self, name: str, step: int, value: float) -> None:
+        """A logged score in [0, 1] (one of SCORE_LOGS), in percent."""
+        self.scores[name].extend([step], [100 * value])
         self._changed()
 
     def add_accuracy(self, step: int, knn: float, baselines: dict[str, float], final: bool = False) -> None:
@@ -226,19 +239,27 @@ class TrainingPlots(pg.GraphicsLayoutWidget):
         self.knn_curve.setData(*self.knn.arrays())
         self.final_knn.setData(*self.final)
         self.pretext_curve.setData(*self.pretext.arrays())
-        shown = len(self.pretext) > 0
-        self.pretext_curve.setVisible(shown)
-        listed = any(sample.item is self.pretext_curve for sample, _ in self.accuracy_legend.items)
-        if shown and not listed:
-            self.accuracy_legend.addItem(self.pretext_curve, "pretext task (training batches)")
-        elif listed and not shown:
-            self.accuracy_legend.removeItem(self.pretext_curve)
+        self._list_when_drawn(self.pretext_curve, self.pretext, "pretext task (training batches)")
+        for name, text in SCORE_LOGS.items():
+            self.score_curves[name].setData(*self.scores[name].arrays())
+            self._list_when_drawn(self.score_curves[name], self.scores[name], text)
         self._fit_ranges()
+
+    def _list_when_drawn(self, curve: pg.PlotDataItem, series: DecimatingSeries, text: str) -> None:
+        """``curve`` visible and in the accuracy legend while ``series`` has points, hidden and unlisted before."""
+        shown = len(series) > 0
+        curve.setVisible(shown)
+        listed = any(sample.item is curve for sample, _ in self.accuracy_legend.items)
+        if shown and not listed:
+            self.accuracy_legend.addItem(curve, text)
+        elif listed and not shown:
+            self.accuracy_legend.removeItem(curve)
 
     def _fit_ranges(self) -> None:
         last = [series.arrays()[0][-1] for series in (self.loss, self.knn) if len(series)]
         self.loss_plot.setXRange(0, max([*last, *self.final[0], 1]), padding=0.02)
         values = [*self.knn.arrays()[1], *self.final[1], *self.pretext.arrays()[1],
+                  *(y for series in self.scores.values() for y in series.arrays()[1]),
                   *(line.value() for line in self.baseline_lines.values() if line.isVisible())]
         low, high = (min(values), max(values)) if values else (0.0, 100.0)
         margin = max(5.0, 0.1 * (high - low))
@@ -292,6 +313,12 @@ class TrainingPlots(pg.GraphicsLayoutWidget):
         self.final_knn.setSymbolPen(style.color("final"))
         self.final_knn.setSymbolSize(style.symbol_size * 2)
         self.pretext_curve.setPen(pg.mkPen(style.color("pretext"), width=width))
+        for name, dash in (("nmi_labels", Qt.PenStyle.SolidLine), ("nmi_previous", Qt.PenStyle.DotLine)):
+            curve = self.score_curves[name]
+            curve.setPen(pg.mkPen(style.color("nmi"), width=width, style=dash))
+            curve.setSymbolBrush(style.color("nmi"))
+            curve.setSymbolPen(style.color("nmi"))
+            curve.setSymbolSize(style.symbol_size)
         for name, line in self.baseline_lines.items():
             pen = pg.mkPen(style.color(name), width=width, style=Qt.PenStyle.DashLine)
             line.setPen(pen)

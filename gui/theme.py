@@ -17,6 +17,7 @@ COLORS = {
     "random": ("#E39BC4", "#CC79A7"),
     "final": ("#F0E442", "#000000"),
     "pretext": ("#B9B9B9", "#5A5A5A"),  # the pretext task's own accuracy on training batches
+    "nmi": ("#A99CF0", "#5B45B8"),  # pseudo-labels' agreement (NMI) with the classes and with the previous labels
     "health": ("#56B4E9", "#0072B2"),  # the collapse monitor's scores
     "collapse": ("#F07C3A", "#D55E00"),  # its thresholds and warning banner
 }

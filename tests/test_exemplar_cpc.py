@@ -136,16 +136,17 @@ def test_exemplar_seed_classes_are_distinct_training_images_drawn_by_the_seed():
 def test_a_view_is_labelled_by_its_seed_image_and_raw_pixels_tell_which():
     built = exemplar_run(0, seeds=10)
     method = built.method
-    rows = method.batch_indices(0, torch.arange(900))
+    rows = method.batch_indices(0, torch.arange(900), None)
     labels = method.batch_labels
-    assert torch.equal(rows, method.seed_rows[labels]) and torch.equal(method.batch_indices(0, torch.arange(900)), rows)
+    assert torch.equal(rows, method.seed_rows[labels])
+    assert torch.equal(method.batch_indices(0, torch.arange(900), None), rows)  # the same step, the same seeds
     views = method.augment(built.dataset.train.images[rows], torch.Generator().manual_seed(0))
     assert labels.min() >= 0 and labels.max() < 10 and len(labels.unique()) == 10
     identity = METHODS["exemplar"](method.backbone, method.config, Augment(
         AugmentConfig(crop_scale_min=1.0, crop_ratio=1.0, flip_p=0.0, jitter_p=0.0, grayscale_p=0.0), 16,
         built.augment.mean, built.augment.std))
     identity.seed_rows.copy_(method.seed_rows)
-    exact_rows = identity.batch_indices(1, torch.arange(20))
+    exact_rows = identity.batch_indices(1, torch.arange(20), None)
     exact = identity.augment(built.dataset.train.images[exact_rows], torch.Generator().manual_seed(1))
     assert torch.allclose(exact, built.augment.prepare(method.seed_pixels[identity.batch_labels]), atol=1e-4)
     x = views.flatten(1).numpy()

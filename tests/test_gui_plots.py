@@ -58,3 +58,23 @@ def test_a_pretext_tasks_own_accuracy_is_drawn_beside_knn_only_when_logged(qtbot
     assert y[0] == pytest.approx(30.0) and 30.0 < y[-1] < 70.0 and np.all(np.diff(y) > 0)  # percent, smoothed
     plots.reset()
     assert "pretext task (training batches)" not in legend()
+
+
+def test_pseudo_label_nmi_is_drawn_at_the_relabelling_steps_once_logged(qtbot):
+    from engine import events
+
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    legend = lambda: [label.text for _, label in plots.accuracy_legend.items]  # noqa: E731
+    plots.on_event(events.Step(10, 0.1, (10,), (2.0,), 1e-3, 100.0, 1.0, None, {"pretext_acc": 0.1}))
+    plots._draw()
+    assert not plots.score_curves["nmi_labels"].isVisible() and "NMI of pseudo-labels and classes" not in legend()
+    for step, logs in ((20, {"nmi_labels": 0.1}), (30, {}), (40, {"nmi_labels": 0.3, "nmi_previous": 0.8})):
+        plots.on_event(events.Step(step, 0.1, (step,), (1.5,), 1e-3, 100.0, 1.0, None, {"pretext_acc": 0.2, **logs}))
+    plots._draw()
+    x, y = plots.score_curves["nmi_labels"].getData()
+    assert list(x) == [20, 40] and list(y) == pytest.approx([10.0, 30.0])  # in percent, as logged
+    assert list(plots.score_curves["nmi_previous"].getData()[1]) == pytest.approx([80.0])
+    assert {"NMI of pseudo-labels and classes", "NMI of pseudo-labels and previous"} <= set(legend())
+    plots.reset()
+    assert not any(text.startswith("NMI") for text in legend())

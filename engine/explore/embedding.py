@@ -1,6 +1,6 @@
 """Embeddings of a run's data for the explorer: a frozen snapshot of the method, the features of a sample of
-up to 20 000 images with what is known about each (labels, attributes, their rows in the split), and the
-per-image colourings that need the network (nearest prototype)."""
+up to 20 000 images with what is known about each (labels, attributes, their rows in the split, the method's
+pseudo-labels), and the per-image colourings that need the network (nearest prototype)."""
 from __future__ import annotations
 
 import copy
@@ -69,6 +69,7 @@ class Embedding:
     class_names: list[str]
     attribute_names: dict[str, list[str]]
     step: int  # training step of the snapshot that computed it
+    pseudo_labels: torch.Tensor | None = None  # int64 (N,): the method's current pseudo-label (DeepCluster, SeLa)
 
     def __len__(self) -> int:
         return len(self.features)
@@ -82,6 +83,8 @@ class Embedding:
         for name, values in self.attributes.items():
             names = self.attribute_names.get(name)
             columns[name] = [names[v] if names else str(v) for v in values.tolist()]
+        if self.pseudo_labels is not None:
+            columns["pseudo_label"] = [str(c) for c in self.pseudo_labels.tolist()]
         return columns
 
 
@@ -105,7 +108,15 @@ def embed_dataset(snapshot: EncoderSnapshot, dataset: Dataset, split: str = "tra
         features=features, indices=rows, split=split,
         labels=None if images.labels is None else images.labels[rows],
         attributes={name: values[rows] for name, values in images.attributes.items()},
-        class_names=list(dataset.class_names), attribute_names=dict(dataset.attribute_names), step=snapshot.step)
+        class_names=list(dataset.class_names), attribute_names=dict(dataset.attribute_names), step=snapshot.step,
+        pseudo_labels=training_pseudo_labels(snapshot, rows, len(images)) if split == "train" else None)
+
+
+def training_pseudo_labels(snapshot: EncoderSnapshot, rows: torch.Tensor, train_size: int) -> torch.Tensor | None:
+    """The pseudo-labels of the training ``rows`` from the method's optional capability ``pseudo_labels()`` (one
+    per training image, None before the first labelling); None without them or when they cover another split."""
+    labels = snapshot.method.pseudo_labels() if hasattr(snapshot.method, "pseudo_labels") else None
+    return labels[rows] if labels is not None and len(labels) == train_size else None
 
 
 def has_prototypes(snapshot: EncoderSnapshot) -> bool:

@@ -5,10 +5,13 @@ backbone features of one view (for the online linear probe) and scalars to log. 
 after the optimizer step (momentum encoders, queues); ``prepare_data`` sees the training images once before a new
 run's first step. ``preview`` (default: the augmented views), ``attention``
 and ``embedder`` have defaults a method may override; optional capabilities are plain methods checked with
-``hasattr``: ``prototype_scores(images)``.
+``hasattr``: ``prototype_scores(images)``, ``pseudo_labels()``. A method that revisits the whole training set while
+training (re-clustering it) gets it from ``attach_training_data``, may pick each step's rows in ``batch_indices`` and
+name the parameters it re-initialised there in ``fresh_parameters``.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -17,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.data.augment import Augment
-from engine.data.base import ImageSet
+from engine.data.base import Dataset, ImageSet
 from engine.eval import collapse
 from engine.eval.attention import attention_maps, overlay_tiles
 from engine.events import Tiles
@@ -93,13 +96,25 @@ class Method(nn.Module):
         bins). Labels are for diagnostics only, never for training. Not called on resume: keep the result in
         buffers, which the checkpoint restores."""
 
-    def batch_indices(self, step: int, epoch_order: torch.Tensor) -> torch.Tensor:
-        """Indices into the training split of batch ``step``; ``epoch_order`` is the session's (consecutive slices
-        of a permutation per epoch). A method that draws its own batches (uniformly over clusters, from a few seed
-        images) returns others, determined by ``step`` so that a resumed run draws the same ones. Called once per
-        step, right before ``training_step`` on those images: a method that needs the batch's other data (its
-        captions) looks it up here."""
-        return epoch_order
+    def attach_training_data(self, dataset: Dataset, report: Callable[[str], None]) -> None:
+        """Called on every run, new or resumed, before training (and before ``prepare_data`` or the checkpoint's
+        state): the run's dataset, whose train split a method may revisit while training (re-clustering it; its
+        labels and class names only for diagnostics, never for training), and ``report(text)``, which shows what a
+        slow step is doing (a Status event)."""
+
+    def batch_indices(self, step: int, proposed: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        """The training rows (int64 on the CPU) of step ``step``'s batch: by default ``proposed``, the Session's
+        consecutive slices of a permutation per epoch. A method may relabel its data here first or draw other rows
+        of the same count (uniformly over clusters, from a few seed images), determined by ``step`` or drawn with
+        ``rng``, the step's generator that ``training_step`` then continues, so that a resumed run draws the same
+        ones. Called once per step, right before ``training_step`` on those rows' images: a method that needs the
+        batch's other data (its captions, its surrogate labels) looks it up here."""
+        return proposed
+
+    def fresh_parameters(self) -> list[nn.Parameter]:
+        """Parameters re-initialised since the last call (DeepCluster's new classifier, in ``batch_indices``): the
+        Session drops their optimiser state, as a new optimiser for them would have none."""
+        return []
 
     @property
     def encoder(self) -> nn.Module:

@@ -155,11 +155,11 @@ class CLIP(Method):
         """The training captions (and their hard negatives), by caption id."""
         return self.caption_table.value["texts"] if self.caption_table.value else []
 
-    def batch_indices(self, step: int, epoch_order: torch.Tensor) -> torch.Tensor:
+    def batch_indices(self, step: int, proposed: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
         caption_of = self.caption_of.value
-        index = epoch_order
+        index = proposed
         if self.config.same_caption == "distinct":
-            index = distinct_caption_batch(epoch_order, caption_of, step)
+            index = distinct_caption_batch(proposed, caption_of, step)
         self._batch_captions = caption_of[index]
         return index
 

@@ -74,11 +74,11 @@ class Exemplar(Method):
         self.seed_rows.copy_(rows)
         self.seed_pixels.copy_(images[rows])
 
-    def batch_indices(self, step: int, epoch_order: torch.Tensor) -> torch.Tensor:
-        """A batch of seed images drawn uniformly (from the selection seed and ``step``); their surrogate labels, the
-        seeds' numbers, wait in ``batch_labels`` for the training step."""
+    def batch_indices(self, step: int, proposed: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        """A batch of seed images drawn uniformly (from the selection seed and ``step``, on the CPU whatever the
+        device); their surrogate labels, the seeds' numbers, wait in ``batch_labels`` for the training step."""
         g = torch.Generator().manual_seed(self.selection_seed + step)
-        self.batch_labels = torch.randint(len(self.seed_rows), (len(epoch_order),), generator=g)
+        self.batch_labels = torch.randint(len(self.seed_rows), (len(proposed),), generator=g)
         return self.seed_rows.cpu()[self.batch_labels]
 
     def training_step(self, images: torch.Tensor, rng: torch.Generator) -> StepOutput:
