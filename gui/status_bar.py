@@ -23,6 +23,7 @@ class RunStatusBar(QStatusBar):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.labels = {name: QLabel() for name in FIELDS}
+        self.rate_unit = "img"  # "words" for a text run (Started.unit)
         for label in self.labels.values():
             label.setContentsMargins(10, 0, 10, 0)
             self.addPermanentWidget(label)
@@ -34,15 +35,16 @@ class RunStatusBar(QStatusBar):
 
         match event:
             case events.Step():
-                self.show_step(event.step, event.epoch, event.images_per_s, event.eta_s)
+                self.show_step(event.step, event.epoch, event.images_per_s, event.eta_s, self.rate_unit)
             case events.Checkpoint():
                 self.show_checkpoint(event.step, event.path)
             case events.Status():
                 self.showMessage(event.message + " ...")
             case events.Started():
                 self.show_device(event.device)
+                self.rate_unit = "img" if event.unit == "images" else event.unit
                 self.showMessage(f"Training {event.config['method']} on {event.dataset} "
-                                 f"({event.train_size:,} images); run folder {event.run_dir}", 10000)
+                                 f"({event.train_size:,} {event.unit}); run folder {event.run_dir}", 10000)
             case events.Warning():
                 self.showMessage(f"Warning: {event.message}", 15000)
             case events.Collapsed():
@@ -61,10 +63,11 @@ class RunStatusBar(QStatusBar):
     def show_device(self, device: str) -> None:
         self.labels["device"].setText(f"device: {device}")
 
-    def show_step(self, step: int, epoch: float, images_per_s: float, eta_s: float | None) -> None:
+    def show_step(self, step: int, epoch: float, images_per_s: float, eta_s: float | None,
+                  unit: str = "img") -> None:
         self.labels["step"].setText(f"step {step:,}")
         self.labels["epoch"].setText(f"epoch {epoch:.1f}")
-        self.labels["speed"].setText(f"{images_per_s:,.0f} img/s")
+        self.labels["speed"].setText(f"{images_per_s:,.0f} {unit}/s")
         self.labels["eta"].setText(f"ETA {clock(eta_s)}")
 
     def show_checkpoint(self, step: int, path: str) -> None:
