@@ -46,8 +46,8 @@ class ConsoleReporter:
     place; into a file or pipe it is a plain line at most every ``log_interval_s`` seconds (as tqdm does), and the
     latest one is also written before the next other line (an evaluation, the end of the run)."""
 
-    def __init__(self, stream=sys.stderr, log_interval_s: float = 15.0, clock=time.monotonic):
-        self.stream = stream
+    def __init__(self, stream=None, log_interval_s: float = 15.0, clock=time.monotonic):
+        self.stream = stream if stream is not None else sys.stderr  # looked up now: a test may have replaced it
         self.interactive = bool(getattr(stream, "isatty", lambda: False)())
         self.log_interval_s = log_interval_s
         self.clock = clock

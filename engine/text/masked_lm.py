@@ -113,7 +113,8 @@ class MaskedLM(TextMethod):
         """Hidden states (B, L, D) of token ids (B, L); [PAD] is never attended to."""
         length = ids.shape[1]
         x = self.token_embedding(ids) + self.position_embedding.weight[:length]
-        causal = nn.Transformer.generate_square_subsequent_mask(length, device=ids.device) if self.causal else None
+        causal = (torch.ones(length, length, dtype=torch.bool, device=ids.device).triu(1)  # True: not attended
+                  if self.causal else None)
         return self.norm(self.encoder(x, mask=causal, src_key_padding_mask=ids == self.vocabulary.pad_id,
                                       is_causal=self.causal))
 

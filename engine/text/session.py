@@ -289,7 +289,7 @@ class TextSession:
                 self.elapsed += time.perf_counter() - started
                 if out is None:
                     continue
-                loss = float(out.loss)
+                loss = out.loss.detach().item()
                 self.metrics.write({"step": self.step, "loss": loss, "lr": self._lr(), **out.logs})
                 pending.add(self.step, loss, out.logs, out.words)
                 if self.elapsed - pending.since >= STEP_EVENT_INTERVAL:
