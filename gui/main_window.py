@@ -39,6 +39,7 @@ from gui.preview import PreviewGrid
 from gui.setup_panel import SetupPanel
 from gui.status_bar import RunStatusBar
 from gui.theme import AppFont, Style
+from gui.word_map import WordMap
 from gui.worker import TrainingWorker
 
 CLOSE_TIMEOUT_MS = 4500  # closing waits this long for the run to finish its step and write its checkpoint
@@ -84,11 +85,16 @@ class MainWindow(QMainWindow):
         self.explorer_dock = self._dock("Embeddings", self.explorer.view, Qt.DockWidgetArea.RightDockWidgetArea)
         self.evaluation_dock = self._dock("Evaluation", self.explorer.evaluation, Qt.DockWidgetArea.RightDockWidgetArea)
         self.explorer.arrange(self.preview_dock, self.explorer_dock, self.evaluation_dock)
+        self.word_map = WordMap(lambda: self.worker, lambda: self.explorer.layout_worker)  # a text run's words
+        self.words_dock = self._dock("Words", self.word_map, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.evaluation_dock, self.words_dock)
+        self.words_dock.visibilityChanged.connect(self.word_map.set_shown)
+        self.preview_dock.raise_()
         self.status = RunStatusBar()
         self.setStatusBar(self.status)
         # every view takes the engine events it shows through its on_event, in this order
         self.event_views = (self.plots, self.status, self.preview, self.attention_view, self.health_view,
-                            self.explorer)
+                            self.explorer, self.word_map)
         self.previewer = AugmentPreviewer(self)
         self._build_actions()
 
@@ -148,7 +154,8 @@ class MainWindow(QMainWindow):
         self.dock_actions: dict[QDockWidget, QAction] = {}
         for dock, key in ((self.setup_dock, "Ctrl+1"), (self.preview_dock, "Ctrl+2"),
                           (self.attention_dock, "Ctrl+Shift+A"), (self.health_dock, "Ctrl+Shift+H"),
-                          (self.explorer_dock, "Ctrl+3"), (self.evaluation_dock, "Ctrl+4")):
+                          (self.explorer_dock, "Ctrl+3"), (self.evaluation_dock, "Ctrl+4"),
+                          (self.words_dock, "Ctrl+5")):
             action = self._action(view, f"{dock.windowTitle()} Panel", lambda _=False, d=dock: self.show_or_hide(d),
                                   (key,))
             action.setCheckable(True)  # checked: on screen (a tab behind another is not)
@@ -355,6 +362,7 @@ class MainWindow(QMainWindow):
         self.health_view.show_history(history.run_dir, history.evals)
         self.run_dir = history.run_dir if history.checkpoint_step is not None else None
         self.explorer.show_run(history.run_dir)
+        self.word_map.show_run(history.run_dir, history.config)
         config = dict(history.config)
         if config.get("device") not in ("auto", *self.catalog.devices):
             config.pop("device", None)  # trained elsewhere (on a GPU): keep this machine's choice
@@ -437,6 +445,7 @@ class MainWindow(QMainWindow):
         self.attention_view.apply_style(style)
         self.health_view.apply_style(style)
         self.explorer.apply_style(style)
+        self.word_map.apply_style(style)
         self.toolbar.setIconSize(QSize(32, 32) if style.presenter else QSize(20, 20))
 
     def _about(self) -> None:

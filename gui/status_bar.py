@@ -54,6 +54,10 @@ class RunStatusBar(QStatusBar):
                 scores = ", ".join(f"{k} {v:.1%}" for k, v in event.scores.items())
                 raw = ", ".join(f"{name} {s.get('knn', 0):.1%}" for name, s in event.baselines.items())
                 self.showMessage(f"Final evaluation: {scores} (kNN baselines: {raw})")
+            case events.Eval(final=True):  # a text run's scores (engine.text.session)
+                scores = ", ".join(f"{k} {v:.3g}" for k, v in event.scores.items())
+                random = ", ".join(f"{k} {v:.3g}" for s in event.baselines.values() for k, v in s.items())
+                self.showMessage(f"Final evaluation: {scores}" + (f" (random vectors: {random})" if random else ""))
 
     def clear_run(self) -> None:
         for name, text in (("step", "step -"), ("epoch", "epoch -"), ("speed", "- img/s"), ("eta", "ETA --:--"),

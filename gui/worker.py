@@ -114,6 +114,10 @@ class TrainingWorker(QObject):
         future.cancel()
         raise Cancelled("snapshot cancelled")
 
+    def take_text_snapshot(self, cancelled: Callable[[], bool]) -> Any:
+        """A text run's ``TextSnapshot`` (the word map's), taken as :meth:`take_snapshot` takes its copy."""
+        return self.take_snapshot(cancelled, make=lambda: self._session.snapshot())
+
     def _snapshot(self) -> tuple[Any, Any, Path, str]:
         from engine.explore.embedding import EncoderSnapshot
 
