@@ -260,11 +260,12 @@ class WordMap(QWidget):
         self.snapshot_button.setEnabled(self.source is not None)
 
     # labels on the map
-    def _write_labels(self, named: set[int] = frozenset()) -> None:
+    def _write_labels(self, named: list[int] = ()) -> None:
         """Write the most frequent words and the ``named`` rows (bold, highlighted) on the map; words drawn close
-        together on screen share one label (named words first)."""
+        together on screen share one label (named words first, in their order)."""
         self._clear_labels()
-        rows = sorted(named) + [r for r in self.labelled if r not in named]
+        named = list(dict.fromkeys(named))
+        rows = named + [r for r in self.labelled if r not in named]
         if not rows:
             return
         width, height = (max(abs(v), 1e-12) * px for v, px in zip(self.scatter.view.viewPixelSize(), LABEL_CELL_PX))
@@ -331,7 +332,7 @@ class WordMap(QWidget):
         marked = [row_of[w] for w, _ in found if w in row_of]
         self.scatter.highlight(marked)
         self.scatter.focus([row_of[w] for w in asked if w in row_of])
-        self._write_labels(set(marked) | {row_of[w] for w in asked if w in row_of})
+        self._write_labels([row_of[w] for w in asked if w in row_of] + marked)  # the asked words lead their labels
         off_map = len(found) - len(marked)
         self.message.setText(f"Nearest to <b>{escape(text)}</b> (cosine)" +
                              (f"; {off_map} of them are beyond the map's words" if off_map else ""))

@@ -124,7 +124,7 @@ def test_one_skipgram_step_is_the_loss_and_an_sgd_step_on_its_gradient():
     assert 0 <= float(correct) <= 8 * (k + 1)
 
 
-def test_padding_pairs_change_nothing_and_the_row_cap_bounds_a_frequent_rows_step():
+def test_padding_pairs_change_nothing_and_max_step_shortens_a_frequent_rows_summed_step():
     generator = torch.Generator().manual_seed(0)
     inputs, outputs = torch.randn(10, 4, generator=generator), torch.randn(10, 4, generator=generator)
     words, contexts = torch.tensor([4, 5, 0, 0]), torch.tensor([6, 7, 0, 0])
@@ -134,13 +134,18 @@ def test_padding_pairs_change_nothing_and_the_row_cap_bounds_a_frequent_rows_ste
     plain_in, plain_out = inputs.clone(), outputs.clone()
     skipgram_step(plain_in, plain_out, words[:2], contexts[:2], negatives[:1], weight[:2], 0.1, math.inf)
     assert torch.allclose(padded_in, plain_in) and torch.allclose(padded_out, plain_out)
-    # one row as the centre of 64 pairs: capped at 8 pairs' worth, its step is 8/64 of the summed one
+    # one row as the centre of 64 pairs: its summed step is shortened to max_step, in the same direction
     words, contexts = torch.full((64,), 4), torch.randint(5, 8, (64,), generator=generator)
     negatives, weight = torch.randint(8, 10, (4, 2), generator=generator), torch.ones(64)
-    summed, capped = inputs.clone(), inputs.clone()
+    summed, clipped = inputs.clone(), inputs.clone()
     skipgram_step(summed, outputs.clone(), words, contexts, negatives, weight, 0.1, math.inf)
-    skipgram_step(capped, outputs.clone(), words, contexts, negatives, weight, 0.1, 8.0)
-    assert torch.allclose(capped[4] - inputs[4], (summed[4] - inputs[4]) * 8 / 64, atol=1e-6)
+    outputs_clipped = outputs.clone()
+    skipgram_step(clipped, outputs_clipped, words, contexts, negatives, weight, 0.1, 0.05)
+    full, short = summed[4] - inputs[4], clipped[4] - inputs[4]
+    assert full.norm() > 0.05 and short.norm() == pytest.approx(0.05, rel=1e-4)
+    assert torch.allclose(short, full * 0.05 / full.norm(), atol=1e-6)
+    assert torch.all((outputs_clipped - outputs).norm(dim=1) <= 0.05 + 1e-6)
+    assert torch.equal(clipped[[0, 1, 2, 3, 5, 6, 7, 8, 9]], inputs[[0, 1, 2, 3, 5, 6, 7, 8, 9]])
 
 
 def test_one_cbow_step_moves_each_context_word_by_the_step_of_their_mean():
