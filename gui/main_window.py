@@ -89,6 +89,7 @@ class MainWindow(QMainWindow):
         self.words_dock = self._dock("Words", self.word_map, Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(self.evaluation_dock, self.words_dock)
         self.words_dock.visibilityChanged.connect(self.word_map.set_shown)
+        self.explorer.widen_when_shown(self.words_dock)
         self.preview_dock.raise_()
         self.status = RunStatusBar()
         self.setStatusBar(self.status)
