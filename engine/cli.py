@@ -171,10 +171,16 @@ def evaluate(args: argparse.Namespace) -> int:
 
 def explore(args: argparse.Namespace) -> int:
     """The explorer's UMAP scatter and exports of a saved run (``eval --umap PNG --export DIR``)."""
-    from engine.explore.headless import explore_run
     from engine.explore.umap_worker import LayoutError
+    from engine.methods import METHODS
+    from engine.runfolder import RunFolder
 
     try:
+        method = METHODS.get(RunFolder(args.run_dir).read_config().get("method"))
+        if method is not None and method.modality == "text":  # a text run's words, not images
+            from engine.text.explore import explore_text_run as explore_run
+        else:
+            from engine.explore.headless import explore_run
         written = explore_run(Path(args.run_dir), Path(args.umap) if args.umap else None,
                               Path(args.export) if args.export else None, args.points,
                               lambda text: print(text + " ...", file=sys.stderr))

@@ -117,3 +117,27 @@ def test_an_image_run_leaves_the_word_map_with_its_hint(window, qtbot, text_run,
     assert word_map.source is not None
     word_map.show_run(tmp_path, {"method": "simclr"})
     assert word_map.source is None and word_map.points is None and "text method" in word_map.status.text()
+
+
+def test_a_masked_lm_runs_sentence_vectors_are_explorable(window, qtbot, tmp_path):
+    run_dir = tmp_path / "mlm"
+    config = RunConfig.with_method_defaults({"method": "masked_lm", "device": "cpu", "steps": 30, "minutes": 0.0,
+                                             "eval_every_s": 0.0, "preview_every_s": 0.0, "final_eval": False,
+                                             "method_options": {"dim": 32, "heads": 2, "ff_dim": 64},
+                                             "dataset_options": {"train_size": 500, "test_size": 50}})
+    assert make_session(config, run_dir).run().reason == "completed"
+    window.load_run(run_dir)
+    qtbot.waitUntil(lambda: window.word_map.source == run_dir, timeout=WAIT_MS)
+    window.words_dock.raise_()
+    word_map = window.word_map
+    qtbot.waitUntil(lambda: word_map.points is not None, timeout=WAIT_MS)
+    assert [word_map.kind.itemData(i) for i in range(word_map.kind.count())] == ["words", "cls", "mean"]
+    word_map.kind.setCurrentIndex(2)
+    word_map.refresh()
+    qtbot.waitUntil(lambda: word_map.points is not None and word_map.points.kind == "mean", timeout=WAIT_MS)
+    points = word_map.points
+    assert len(points.labels) == 500 and points.labels[0].startswith("a ") and set(points.names) == COLOURS
+    word_map.ask("a small red star at the top")
+    assert word_map.results.count() == 12 and len(word_map.scatter.highlighted) == 12
+    word_map.show_hover(0)
+    assert points.labels[0] in word_map.hover.text()

@@ -39,6 +39,9 @@ def test_the_cli_trains_word2vec_on_captions_and_eval_reads_the_run_back(tmp_pat
     assert "words/s" in err and "red:" in err and "attribute-neighbour score" in err
     assert main(["eval", str(run_dir)]) == 0
     assert "Nearest words and analogies at step 300" in capfd.readouterr().err
+    assert main(["eval", str(run_dir), "--export", str(tmp_path / "words"), "--points", "10"]) == 0  # PCA: 10 words
+    metadata = (tmp_path / "words" / "metadata.tsv").read_text().splitlines()
+    assert metadata[0] == "word\tgroup\tcount" and len(metadata) == 11
     snapshot = load_text_run(run_dir)
     vectors = snapshot.word_vectors()
     colours = {w for w, _ in vectors.neighbours("red", 3)}

@@ -132,3 +132,34 @@ def preview_before_training(config: RunConfig, draw: int) -> Tiles:
     vocabulary, counts, passages = _PREVIEW_CACHE[key]
     method = build_text_method(config, vocabulary, counts)
     return method.preview(passages, torch.Generator().manual_seed(config.seed * 1000 + draw))
+
+
+def explore_text_run(run_dir: Path, umap_figure: Path | None = None, export_dir: Path | None = None,
+                     points: int = MAX_WORDS, say=print) -> list[Path]:
+    """``main.py eval RUN_DIR --umap PNG --export DIR`` for a text run: its ``points`` most frequent words laid out
+    by UMAP (PCA for a handful), the scatter coloured by attribute or frequency, and the Projector files."""
+    from engine.explore.layout import pca_2d, umap_2d
+    from engine.explore.plot import save_scatter
+    from engine.explore.umap_worker import UmapWorker
+    from engine.text.session import load_text_run
+
+    say(f"Loading {run_dir}")
+    snapshot = load_text_run(run_dir)
+    groups = snapshot.corpus.attribute_words if snapshot.corpus is not None else {}
+    shown = word_points(snapshot.word_vectors(), groups, points)
+    if len(shown.labels) > 15:
+        worker = UmapWorker()
+        try:
+            say(f"UMAP of {len(shown.labels)} words")
+            coordinates = umap_2d(worker, shown.vectors)
+        finally:
+            worker.close()
+    else:
+        coordinates = pca_2d(shown.vectors)
+    written = []
+    if umap_figure is not None:
+        title = f"{snapshot.title}: {len(shown.labels)} words"
+        written.append(save_scatter(umap_figure, coordinates, shown.categories, shown.names, title))
+    if export_dir is not None:
+        written += export_points(export_dir, shown, coordinates)
+    return written
