@@ -11,6 +11,11 @@ zero-shot result, a rendered shapes image dropped with the shape names as prompt
 
     xvfb-run -s "-screen 0 1920x1080x24" .venv/bin/python bench/screenshots.py --method clip --tabs clip \\
         --steps 300 --out /tmp/shots
+
+For a text method, the word map:
+
+    xvfb-run -s "-screen 0 1920x1080x24" .venv/bin/python bench/screenshots.py --method word2vec \\
+        --dataset captions --steps 3000 --tabs preview words --query red --hover blue --out /tmp/shots
 """
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-TABS = ("preview_dock", "attention_dock", "explorer_dock", "evaluation_dock", "clip_dock")
+TABS = ("preview_dock", "attention_dock", "explorer_dock", "evaluation_dock", "clip_dock", "words_dock")
 CLIP_TABS = {"clip-similarity": 0, "clip-dropped": 2}  # the CLIP panel's tabs shot for the "clip" tab
 
 
@@ -40,6 +45,22 @@ def dropped_scene(folder: Path) -> Path:
     return path
 
 
+
+def show_words(word_map, query: str, hover: str) -> None:
+    """Type ``query`` into the word map and rest the mouse on ``hover``'s point."""
+    from PySide6.QtTest import QTest
+
+    if word_map.points is None:
+        return
+    if query:
+        word_map.query.setText(query)
+        word_map.ask(query)
+    if hover in word_map.points.labels:
+        scatter, row = word_map.scatter, word_map.points.labels.index(hover)
+        QTest.mouseMove(scatter.viewport(), scatter.mapFromScene(scatter.scene_pos_of(row)))
+        word_map.show_hover(row)  # as the hover does (a window manager may hold the pointer elsewhere)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", default="1280x800")
@@ -49,11 +70,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--set", action="append", default=[], metavar="GROUP.NAME=VALUE")
     parser.add_argument("--tabs", nargs="+", choices=[t[:-5] for t in TABS],
-                        help="docks to shoot (default: all; the CLIP panel only for --method clip)")
+                        help="docks to shoot (default: all; the CLIP panel only for --method clip, the word map only "
+                             "for a text method)")
     parser.add_argument("--modes", nargs="+", choices=("normal", "presenter"), default=["normal", "presenter"])
+    parser.add_argument("--query", default="", help="words tab: a word or analogy typed into the word map")
+    parser.add_argument("--hover", default="", help="words tab: the word whose point the mouse rests on")
     parser.add_argument("--out", type=Path, default=Path("/tmp/pretext-shots"))
     args = parser.parse_args()
-    args.tabs = args.tabs or [t[:-5] for t in TABS if t != "clip_dock" or args.method == "clip"]
+    text = args.method in ("word2vec", "masked_lm")
+    args.tabs = args.tabs or [t[:-5] for t in TABS if (t != "clip_dock" or args.method == "clip")
+                              and (t != "words_dock" or text)]
     width, height = map(int, args.size.split("x"))
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -86,7 +112,10 @@ def main() -> None:
         window.presenter_action.setChecked(mode == "presenter")
         for tab in args.tabs:
             getattr(window, f"{tab}_dock").raise_()
-            wait(25 if tab == "explorer" and mode == "normal" else 3)  # the first embedding: PCA, then UMAP
+            wait(25 if tab in ("explorer", "words") and mode == "normal" else 3)  # the first view: PCA, then UMAP
+            if tab == "words":
+                show_words(window.word_map, args.query, args.hover)
+                wait(1)
             shots = {tab: None} if tab != "clip" else CLIP_TABS
             for name, index in shots.items():
                 if name == "clip-dropped":

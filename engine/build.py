@@ -57,6 +57,11 @@ class RunConfig:
         for kind, name, known in (("method", self.method, METHODS), ("dataset", self.dataset, dataset_sources())):
             if name not in known:
                 raise ValueError(f"unknown {kind} {name!r}; known: {', '.join(sorted(known))}")
+        trains_on, data = METHODS[self.method].modality, dataset_sources()[self.dataset].modality
+        if trains_on != data:
+            fitting = sorted(name for name, source in dataset_sources().items() if source.modality == trains_on)
+            raise ValueError(f"{self.method} trains on {trains_on} and {self.dataset} is {data}: choose the "
+                             f"dataset {' or '.join(fitting)}")
         for name in ("dataset_options", "method_options", "augment"):
             if not isinstance(getattr(self, name), dict):
                 raise ValueError(f"{name} must be a set of NAME: VALUE settings, not {getattr(self, name)!r}")

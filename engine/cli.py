@@ -15,7 +15,7 @@ import torch
 from engine import events
 from engine.clip_cli import add_zero_shot_parser
 from engine.errors import CheckpointError, DatasetUnavailable, describe
-from engine.run import RunConfig, Session
+from engine.run import RunConfig, make_session, resume_session
 
 EXPECTED = (ValueError, CheckpointError, DatasetUnavailable)  # bad settings, files or data: one sentence, exit 2
 NOT_FLAGS = ("dataset_options", "method_options", "augment")  # set with --set GROUP.NAME=VALUE
@@ -48,13 +48,14 @@ class ConsoleReporter:
     place; into a file or pipe it is a plain line at most every ``log_interval_s`` seconds (as tqdm does), and the
     latest one is also written before the next other line (an evaluation, the end of the run)."""
 
-    def __init__(self, stream=sys.stderr, log_interval_s: float = 15.0, clock=time.monotonic):
-        self.stream = stream
+    def __init__(self, stream=None, log_interval_s: float = 15.0, clock=time.monotonic):
+        self.stream = stream if stream is not None else sys.stderr  # looked up now: a test may have replaced it
         self.interactive = bool(getattr(stream, "isatty", lambda: False)())
         self.log_interval_s = log_interval_s
         self.clock = clock
         self.total_steps: int | None = None
         self.minutes = 0.0
+        self.rate_unit = "img"  # "img/s", or "words/s" for a text run (Started.unit)
         self.bar_shown = False
         self.unlogged: str | None = None  # not a terminal: the latest progress line not written yet
         self.logged_at: float | None = None
@@ -78,7 +79,7 @@ class ConsoleReporter:
             fraction = 0.0
         filled = int(30 * min(fraction, 1.0))
         text = (f"[{'#' * filled}{'.' * (30 - filled)}] {fraction:4.0%} step {event.step} "
-                f"loss {event.losses[-1]:.4f} {event.images_per_s:.0f} img/s "
+                f"loss {event.losses[-1]:.4f} {event.images_per_s:.0f} {self.rate_unit}/s "
                 f"elapsed {format_time(event.elapsed_s)} ETA {format_time(event.eta_s)}")
         if self.interactive:
             self.stream.write(f"\r{text}  ")
@@ -97,12 +98,15 @@ class ConsoleReporter:
             case events.Started():
                 self.total_steps = event.total_steps
                 self.minutes = event.config["minutes"]
-                self.line(f"Training {event.config['method']} on {event.dataset} ({event.train_size} images) "
+                self.rate_unit = "img" if event.unit == "images" else event.unit
+                self.line(f"Training {event.config['method']} on {event.dataset} ({event.train_size} {event.unit}) "
                           f"on {event.device}; run folder {event.run_dir}")
             case events.Step():
                 self.progress(event)
             case events.Eval():
                 self.line(format_scores(event))
+            case events.Report(title=title, lines=lines):
+                self.line("\n".join([f"{title}:", *(f"  {line}" for line in lines)]))
             case events.Warning(message=message):
                 self.line(f"warning: {message}")
             case events.Error(message=message):
@@ -136,13 +140,14 @@ def train(args: argparse.Namespace) -> int:
     try:
         if args.resume:
             overrides = {k: v for k, v in (("steps", args.steps), ("minutes", args.minutes)) if v is not None}
-            session = Session.from_run_dir(Path(args.resume), reporter, **overrides)
+            session = resume_session(Path(args.resume), reporter, **overrides)
         else:
             values: dict[str, Any] = parse_settings(args.set)
             values.update({f.name: getattr(args, f.name) for f in config_flags() if getattr(args, f.name) is not None})
             if args.steps and args.minutes is None:
                 values["minutes"] = 0.0
-            session = Session(RunConfig.with_method_defaults(values), Path(args.out) if args.out else None, reporter)
+            session = make_session(RunConfig.with_method_defaults(values), Path(args.out) if args.out else None,
+                                   reporter)
     except EXPECTED as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -161,7 +166,7 @@ def train(args: argparse.Namespace) -> int:
 def evaluate(args: argparse.Namespace) -> int:
     reporter = ConsoleReporter()
     try:
-        Session.from_run_dir(Path(args.run_dir), reporter, eval_every_s=0.0).evaluate()
+        resume_session(Path(args.run_dir), reporter, eval_every_s=0.0).evaluate()
     except EXPECTED as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -173,10 +178,16 @@ def evaluate(args: argparse.Namespace) -> int:
 
 def explore(args: argparse.Namespace) -> int:
     """The explorer's UMAP scatter and exports of a saved run (``eval --umap PNG --export DIR``)."""
-    from engine.explore.headless import explore_run
     from engine.explore.umap_worker import LayoutError
+    from engine.methods import METHODS
+    from engine.runfolder import RunFolder
 
     try:
+        method = METHODS.get(RunFolder(args.run_dir).read_config().get("method"))
+        if method is not None and method.modality == "text":  # a text run's words, not images
+            from engine.text.explore import explore_text_run as explore_run
+        else:
+            from engine.explore.headless import explore_run
         written = explore_run(Path(args.run_dir), Path(args.umap) if args.umap else None,
                               Path(args.export) if args.export else None, args.points,
                               lambda text: print(text + " ...", file=sys.stderr))

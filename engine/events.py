@@ -20,6 +20,7 @@ class Started:
     train_size: int
     image_size: int  # the side of the images the network sees, e.g. for dropped images
     channels: int
+    unit: str = "images"  # what train_size and the Step rate count: "images", or "words" for a text run
 
 
 @dataclass(frozen=True)
@@ -116,3 +117,11 @@ class Finished:
     step: int
     reason: str  # "completed", "stopped" or "failed"
     scores: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Report:
+    """Lines to read as they are: a text run's nearest words and analogies at its final evaluation."""
+
+    title: str
+    lines: tuple[str, ...]

@@ -63,6 +63,41 @@ def saved_config(folder: RunFolder, **overrides: Any) -> RunConfig:
         raise ValueError(f"{folder.run_json} has a setting that cannot be used: {e}") from None
 
 
+def new_run_dir(config: RunConfig) -> Path:
+    """A fresh folder under :func:`runs_root` named by the time, the method and the dataset."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = runs_root() / f"{stamp}-{config.method}-{config.dataset}"
+    n = 1
+    while run_dir.exists():  # a second run started within the same second (Stop, Start in the window)
+        n += 1
+        run_dir = runs_root() / f"{stamp}-{config.method}-{config.dataset}-{n}"
+    return run_dir
+
+
+def learning_rate(config: RunConfig, step: int, progress: float | None) -> float:
+    """Linear warm-up, then cosine decay over the budget's progress (constant without a budget)."""
+    warmup = min(1.0, (step + 1) / config.warmup_steps) if config.warmup_steps else 1.0
+    decay = 1.0 if progress is None else 0.5 * (1 + math.cos(math.pi * progress))
+    return config.lr * warmup * decay
+
+
+def make_session(config: RunConfig, run_dir: Path | None = None, on_event: Callable[[Any], None] | None = None,
+                 resume: bool = False) -> Any:
+    """The session that trains ``config``: a :class:`Session` for an image method, an
+    ``engine.text.session.TextSession`` (the same interface) for a text method."""
+    if METHODS[config.method].modality == "text":
+        from engine.text.session import TextSession
+
+        return TextSession(config, run_dir, on_event, resume)
+    return Session(config, run_dir, on_event, resume)
+
+
+def resume_session(run_dir: Path, on_event: Callable[[Any], None] | None = None, **overrides: Any) -> Any:
+    """The session that continues the run in ``run_dir`` from its checkpoint (``Session.from_run_dir`` for
+    either modality); ``overrides`` change e.g. the budget."""
+    return make_session(saved_config(RunFolder(run_dir), **overrides), Path(run_dir), on_event, resume=True)
+
+
 class PendingSteps:
     """Steps trained since the last Step event: events are throttled, but no step's loss is dropped."""
 
@@ -88,18 +123,13 @@ class Session:
 
     ``on_event`` is called on the training thread with each event; keep it cheap."""
 
+    modality = "image"  # what it trains on (engine.text.session.TextSession: "text")
+
     def __init__(self, config: RunConfig, run_dir: Path | None = None,
                  on_event: Callable[[Any], None] | None = None, resume: bool = False):
         self.config = config
         self.resume_from_checkpoint = resume
-        if run_dir is None:
-            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-            run_dir = runs_root() / f"{stamp}-{config.method}-{config.dataset}"
-            n = 1
-            while run_dir.exists():  # a second run started within the same second (Stop, Start in the window)
-                n += 1
-                run_dir = runs_root() / f"{stamp}-{config.method}-{config.dataset}-{n}"
-        self.run_dir = Path(run_dir)
+        self.run_dir = Path(run_dir) if run_dir is not None else new_run_dir(config)
         self.folder = RunFolder(self.run_dir)
         self.on_event = on_event or (lambda event: None)
         self._stop = threading.Event()
@@ -270,12 +300,7 @@ class Session:
         return None
 
     def _lr(self) -> float:
-        """Linear warm-up, then cosine decay over the budget's progress (constant without a budget)."""
-        cfg = self.config
-        warmup = min(1.0, (self.step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
-        progress = self._progress()
-        decay = 1.0 if progress is None else 0.5 * (1 + math.cos(math.pi * progress))
-        return cfg.lr * warmup * decay
+        return learning_rate(self.config, self.step, self._progress())
 
     def _train(self) -> events.Finished:
         cfg = self.config
@@ -481,6 +506,9 @@ def load_run(run_dir: Path, device: str = "auto") -> LoadedRun:
     DatasetUnavailable with one sentence."""
     folder = RunFolder(run_dir)
     config = saved_config(folder)
+    if METHODS[config.method].modality != "image":
+        raise ValueError(f"{folder.path.name} is a {config.method} run on text, not images: the Words panel and "
+                         "main.py eval explore it")
     tensors, state = load_checkpoint(folder.checkpoint)
     check_architecture(state, config.method, config.backbone)
     chosen = pick_device(device)

@@ -80,9 +80,14 @@ class AugmentPreviewer(QObject):
 
         from engine.build import RunConfig, build
         from engine.data import load_dataset
+        from engine.methods import METHODS
         from engine.methods.base import views_preview
 
         config = RunConfig.with_method_defaults(values)
+        if METHODS[config.method].modality == "text":  # no images: the task on a few passages instead
+            from engine.text.explore import preview_before_training
+
+            return preview_before_training(config, draw)
         key = json.dumps([config.dataset, config.dataset_options], sort_keys=True)
         if key != self._dataset_key:
             self._dataset, self._dataset_key = load_dataset(config.dataset, config.dataset_options), key

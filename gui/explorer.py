@@ -352,19 +352,23 @@ class Explorer(QObject):
 
     def arrange(self, beside: QDockWidget, view_dock: QDockWidget, evaluation_dock: QDockWidget) -> None:
         """The explorer's docks as tabs beside ``beside`` (which stays in front); the embedding view's dock
-        widens towards half the window whenever it is raised narrower (a scatter needs room), leaving the
-        training plots in the middle at least ``PLOTS_MIN_WIDTH``."""
+        widens when raised (:meth:`widen_when_shown`)."""
         self.window.tabifyDockWidget(beside, view_dock)
         self.window.tabifyDockWidget(view_dock, evaluation_dock)
         beside.raise_()
+        self.widen_when_shown(view_dock)
+        view_dock.visibilityChanged.connect(self._view_shown)
+
+    def widen_when_shown(self, dock: QDockWidget) -> None:
+        """``dock`` widens towards half the window whenever it is raised narrower (a scatter needs room), leaving
+        the training plots in the middle at least ``PLOTS_MIN_WIDTH``."""
 
         def widen(visible: bool) -> None:
-            if not visible or view_dock.isFloating():
+            if not visible or dock.isFloating():
                 return
-            room = view_dock.width() + self.window.centralWidget().width() - PLOTS_MIN_WIDTH
+            room = dock.width() + self.window.centralWidget().width() - PLOTS_MIN_WIDTH
             width = min(self.window.width() // 2, room)
-            if view_dock.width() < width:
-                self.window.resizeDocks([view_dock], [width], Qt.Orientation.Horizontal)
+            if dock.width() < width:
+                self.window.resizeDocks([dock], [width], Qt.Orientation.Horizontal)
 
-        view_dock.visibilityChanged.connect(widen)
-        view_dock.visibilityChanged.connect(self._view_shown)
+        dock.visibilityChanged.connect(widen)

@@ -40,6 +40,7 @@ from gui.preview import PreviewGrid
 from gui.setup_panel import SetupPanel
 from gui.status_bar import RunStatusBar
 from gui.theme import AppFont, Style
+from gui.word_map import WordMap
 from gui.worker import TrainingWorker
 
 CLOSE_TIMEOUT_MS = 4500  # closing waits this long for the run to finish its step and write its checkpoint
@@ -90,15 +91,20 @@ class MainWindow(QMainWindow):
         self.clip_view = ClipView()  # prompts, zero-shot, the batch's similarity matrix and text search
         self.clip_dock = self._dock("CLIP", self.clip_view, Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(self.evaluation_dock, self.clip_dock)
-        self.preview_dock.raise_()
         self.explorer.drops.dropped.connect(self.clip_view.window_query)
         self.explorer.view.pasted.connect(self.clip_view.window_query)
         self.clip_view.prompts_changed.connect(self.explorer.show_prompts)
+        self.word_map = WordMap(lambda: self.worker, lambda: self.explorer.layout_worker)  # a text run's words
+        self.words_dock = self._dock("Words", self.word_map, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.evaluation_dock, self.words_dock)
+        self.words_dock.visibilityChanged.connect(self.word_map.set_shown)
+        self.explorer.widen_when_shown(self.words_dock)
+        self.preview_dock.raise_()
         self.status = RunStatusBar()
         self.setStatusBar(self.status)
         # every view takes the engine events it shows through its on_event, in this order
         self.event_views = (self.plots, self.status, self.preview, self.attention_view, self.health_view,
-                            self.explorer, self.clip_view)
+                            self.explorer, self.clip_view, self.word_map)
         self.previewer = AugmentPreviewer(self)
         self._build_actions()
 
@@ -158,7 +164,8 @@ class MainWindow(QMainWindow):
         self.dock_actions: dict[QDockWidget, QAction] = {}
         for dock, key in ((self.setup_dock, "Ctrl+1"), (self.preview_dock, "Ctrl+2"),
                           (self.attention_dock, "Ctrl+Shift+A"), (self.health_dock, "Ctrl+Shift+H"),
-                          (self.explorer_dock, "Ctrl+3"), (self.evaluation_dock, "Ctrl+4"), (self.clip_dock, "Ctrl+5")):
+                          (self.explorer_dock, "Ctrl+3"), (self.evaluation_dock, "Ctrl+4"),
+                          (self.clip_dock, "Ctrl+5"), (self.words_dock, "Ctrl+6")):
             action = self._action(view, f"{dock.windowTitle()} Panel", lambda _=False, d=dock: self.show_or_hide(d),
                                   (key,))
             action.setCheckable(True)  # checked: on screen (a tab behind another is not)
@@ -368,6 +375,7 @@ class MainWindow(QMainWindow):
         self.run_dir = history.run_dir if history.checkpoint_step is not None else None
         self.explorer.show_run(history.run_dir)
         self.clip_view.show_run(history.run_dir)
+        self.word_map.show_run(history.run_dir, history.config)
         config = dict(history.config)
         if config.get("device") not in ("auto", *self.catalog.devices):
             config.pop("device", None)  # trained elsewhere (on a GPU): keep this machine's choice
@@ -451,6 +459,7 @@ class MainWindow(QMainWindow):
         self.health_view.apply_style(style)
         self.explorer.apply_style(style)
         self.clip_view.apply_style(style)
+        self.word_map.apply_style(style)
         self.toolbar.setIconSize(QSize(32, 32) if style.presenter else QSize(20, 20))
 
     def _arrange_for_presenter(self, on: bool) -> None:

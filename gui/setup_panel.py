@@ -92,16 +92,14 @@ class SetupPanel(QWidget):
         from engine.build import RunConfig
 
         self.catalog = catalog
-        for combo, names in ((self.dataset, catalog.datasets), (self.method, catalog.methods)):
-            combo.blockSignals(True)
-            combo.addItems(list(names))
-            combo.blockSignals(False)
-        for i, source in enumerate(catalog.datasets.values()):
-            self.dataset.setItemData(i, source.description, Qt.ItemDataRole.ToolTipRole)
+        self.method.blockSignals(True)
+        self.method.addItems(list(catalog.methods))
+        self.method.blockSignals(False)
         for i, method in enumerate(catalog.methods.values()):
             self.method.setItemData(i, method.paper, Qt.ItemDataRole.ToolTipRole)
-        self.dataset.setCurrentText(RunConfig.dataset)
         self.method.setCurrentText(RunConfig.method)
+        self._offer_datasets()
+        self.dataset.setCurrentText(RunConfig.dataset)
         self._place("Training", ConfigForm(RunConfig, names=TRAINING, choices={"device": ("auto", *catalog.devices)},
                                            item_help={"backbone": catalog.backbone_help}))
         self.forms["Training"].add_row("Budget", self.budget, "How long to train: minutes of training (pauses "
@@ -115,6 +113,27 @@ class SetupPanel(QWidget):
         self.budget.changed.connect(self.changed)
         self.set_editable(True)
         self.changed.emit()
+
+    def _offer_datasets(self) -> bool:
+        """The dataset picker offers the datasets of the picked method's modality (a text method: the text corpora)
+        and the augmentation page is enabled for image methods only; True when the picked dataset changed."""
+        from engine.build import RunConfig
+
+        method = self.catalog.methods[self.method.currentText()]
+        names = [name for name, source in self.catalog.datasets.items() if source.modality == method.modality]
+        self.toolbox.setItemEnabled(PAGES.index("Augmentation"), method.modality == "image")
+        current = self.dataset.currentText()
+        if [self.dataset.itemText(i) for i in range(self.dataset.count())] == names:
+            return False
+        self.dataset.blockSignals(True)
+        self.dataset.clear()
+        self.dataset.addItems(names)
+        for i, name in enumerate(names):
+            self.dataset.setItemData(i, self.catalog.datasets[name].description, Qt.ItemDataRole.ToolTipRole)
+        preferred = method.train_defaults.get("dataset", RunConfig.dataset)
+        self.dataset.setCurrentText(current if current in names else preferred if preferred in names else names[0])
+        self.dataset.blockSignals(False)
+        return self.dataset.currentText() != current
 
     def _place(self, page: str, form: ConfigForm) -> None:
         self.forms[page] = form
@@ -165,6 +184,8 @@ class SetupPanel(QWidget):
         self.changed.emit()
 
     def _method_picked(self) -> None:
+        if self._offer_datasets():
+            self._build_dataset_form()
         self._build_method_forms()
         self.changed.emit()
 
@@ -197,10 +218,12 @@ class SetupPanel(QWidget):
 
         self.blockSignals(True)
         try:
-            for combo, key in ((self.dataset, "dataset"), (self.method, "method")):
+            for combo, key in ((self.method, "method"), (self.dataset, "dataset")):  # the method picks the datasets
                 combo.blockSignals(True)
                 combo.setCurrentText(values.get(key, getattr(RunConfig, key)))
                 combo.blockSignals(False)
+                if combo is self.method:
+                    self._offer_datasets()
             for page in ("Augmentation", "Training", "Advanced"):
                 self.forms[page].reset()
             self._build_dataset_form()

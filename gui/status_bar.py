@@ -23,6 +23,7 @@ class RunStatusBar(QStatusBar):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.labels = {name: QLabel() for name in FIELDS}
+        self.rate_unit = "img"  # "words" for a text run (Started.unit)
         for label in self.labels.values():
             label.setContentsMargins(10, 0, 10, 0)
             self.addPermanentWidget(label)
@@ -34,15 +35,16 @@ class RunStatusBar(QStatusBar):
 
         match event:
             case events.Step():
-                self.show_step(event.step, event.epoch, event.images_per_s, event.eta_s)
+                self.show_step(event.step, event.epoch, event.images_per_s, event.eta_s, self.rate_unit)
             case events.Checkpoint():
                 self.show_checkpoint(event.step, event.path)
             case events.Status():
                 self.showMessage(event.message + " ...")
             case events.Started():
                 self.show_device(event.device)
+                self.rate_unit = "img" if event.unit == "images" else event.unit
                 self.showMessage(f"Training {event.config['method']} on {event.dataset} "
-                                 f"({event.train_size:,} images); run folder {event.run_dir}", 10000)
+                                 f"({event.train_size:,} {event.unit}); run folder {event.run_dir}", 10000)
             case events.Warning():
                 self.showMessage(f"Warning: {event.message}", 15000)
             case events.Collapsed():
@@ -52,6 +54,10 @@ class RunStatusBar(QStatusBar):
                 scores = ", ".join(f"{k} {v:.1%}" for k, v in event.scores.items())
                 raw = ", ".join(f"{name} {s.get('knn', 0):.1%}" for name, s in event.baselines.items())
                 self.showMessage(f"Final evaluation: {scores} (kNN baselines: {raw})")
+            case events.Eval(final=True):  # a text run's scores (engine.text.session)
+                scores = ", ".join(f"{k} {v:.3g}" for k, v in event.scores.items())
+                random = ", ".join(f"{k} {v:.3g}" for s in event.baselines.values() for k, v in s.items())
+                self.showMessage(f"Final evaluation: {scores}" + (f" (random vectors: {random})" if random else ""))
 
     def clear_run(self) -> None:
         for name, text in (("step", "step -"), ("epoch", "epoch -"), ("speed", "- img/s"), ("eta", "ETA --:--"),
@@ -61,10 +67,11 @@ class RunStatusBar(QStatusBar):
     def show_device(self, device: str) -> None:
         self.labels["device"].setText(f"device: {device}")
 
-    def show_step(self, step: int, epoch: float, images_per_s: float, eta_s: float | None) -> None:
+    def show_step(self, step: int, epoch: float, images_per_s: float, eta_s: float | None,
+                  unit: str = "img") -> None:
         self.labels["step"].setText(f"step {step:,}")
         self.labels["epoch"].setText(f"epoch {epoch:.1f}")
-        self.labels["speed"].setText(f"{images_per_s:,.0f} img/s")
+        self.labels["speed"].setText(f"{images_per_s:,.0f} {unit}/s")
         self.labels["eta"].setText(f"ETA {clock(eta_s)}")
 
     def show_checkpoint(self, step: int, path: str) -> None:

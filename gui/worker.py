@@ -37,15 +37,15 @@ class TrainingWorker(QObject):
 
     def start_new(self, config: Any) -> None:
         """Train ``config`` (an engine RunConfig) in a new run folder."""
-        from engine.run import Session
+        from engine.run import make_session
 
-        self._start(Session(config, on_event=self._on_event))
+        self._start(make_session(config, on_event=self._on_event))
 
     def start_continued(self, run_dir: Path, **overrides: Any) -> None:
         """Continue the run in ``run_dir`` from its checkpoint; ``overrides`` set e.g. a longer budget."""
-        from engine.run import Session
+        from engine.run import resume_session
 
-        self._start(Session.from_run_dir(run_dir, self._on_event, **overrides))
+        self._start(resume_session(run_dir, self._on_event, **overrides))
 
     def _start(self, session: Any) -> None:
         self._session = session
@@ -80,11 +80,14 @@ class TrainingWorker(QObject):
         """The attention overlays now (an ``events.Attention``): for a run that has ended, on any thread."""
         return self._session.attention()
 
-    def take_snapshot(self, cancelled: Callable[[], bool]) -> tuple[Any, Any, Path, str]:
-        """An ``EncoderSnapshot`` of the run's method with its dataset, run folder and method name. The copy is
-        taken on the training thread between two steps, or here at once when the run is paused or over (no step
-        in progress). Blocks until then; raises ``Cancelled`` once ``cancelled()``. Call it off the GUI thread."""
+    def take_snapshot(self, cancelled: Callable[[], bool], make: Callable[[], Any] | None = None) -> Any:
+        """An ``EncoderSnapshot`` of the run's method with its dataset, run folder and method name (or what
+        ``make()`` returns: a text run's ``session.snapshot()``). The copy is taken on the training thread between
+        two steps, or here at once when the run is paused or over (no step in progress). Blocks until then; raises
+        ``Cancelled`` once ``cancelled()``. Call it off the GUI thread."""
         from engine.explore import Cancelled
+
+        make = make or self._snapshot
 
         future: Future = Future()
 
@@ -93,7 +96,7 @@ class TrainingWorker(QObject):
                 self.call_between_steps(on_training_thread)
             elif future.set_running_or_notify_cancel():  # False: taken meanwhile, or cancelled
                 try:
-                    future.set_result(self._snapshot())
+                    future.set_result(make())
                 except Exception as e:  # noqa: BLE001  (the explorer shows it; training goes on)
                     future.set_exception(e)
 
@@ -103,7 +106,7 @@ class TrainingWorker(QObject):
             if session.method is None and not self.alive:
                 raise ValueError("the run ended before its network was built")
             if session.method is not None and (session.paused or not self.alive) and future.cancel():
-                return self._snapshot()
+                return make()
             try:
                 return future.result(SNAPSHOT_POLL_S)
             except TimeoutError:
@@ -111,10 +114,16 @@ class TrainingWorker(QObject):
         future.cancel()
         raise Cancelled("snapshot cancelled")
 
+    def take_text_snapshot(self, cancelled: Callable[[], bool]) -> Any:
+        """A text run's ``TextSnapshot`` (the word map's), taken as :meth:`take_snapshot` takes its copy."""
+        return self.take_snapshot(cancelled, make=lambda: self._session.snapshot())
+
     def _snapshot(self) -> tuple[Any, Any, Path, str]:
         from engine.explore.embedding import EncoderSnapshot
 
         session = self._session
+        if session.modality != "image":
+            raise ValueError("this run trains on text: its word map is in the Words panel")
         return EncoderSnapshot.of_session(session), session.dataset, session.run_dir, session.config.method
 
     def call_between_steps(self, call: Callable[[Any], None]) -> None:

@@ -15,16 +15,17 @@ class DatasetSource:
     config: type
     load: Callable[[Any], Dataset]
     description: str
+    modality: str = "image"  # what load returns: "image" (a Dataset) or "text" (an engine.text.corpora.Corpus)
 
 
 DATASETS: dict[str, DatasetSource] = {}
 
 
-def register_dataset(name: str, config: type, description: str):
+def register_dataset(name: str, config: type, description: str, modality: str = "image"):
     """Decorator: ``@register_dataset("shapes", ShapesConfig, "...")`` on ``load(config) -> Dataset``."""
 
     def wrap(load: Callable[[Any], Dataset]) -> Callable[[Any], Dataset]:
-        DATASETS[name] = DatasetSource(name, config, load, description)
+        DATASETS[name] = DatasetSource(name, config, load, description, modality)
         return load
 
     return wrap
@@ -33,6 +34,7 @@ def register_dataset(name: str, config: type, description: str):
 def dataset_sources() -> dict[str, DatasetSource]:
     """All registered sources; the built-in ones register on first use."""
     from engine.data import folder, shapes, single_image, standard  # noqa: F401
+    from engine.text import corpora  # noqa: F401  (the text sources: captions, text)
 
     return DATASETS
 

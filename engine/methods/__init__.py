@@ -22,5 +22,6 @@ from engine.methods import (  # noqa: F401  (importing a method's module registe
     swav,
 )
 from engine.methods.base import METHODS, Method, StepOutput, Tiles
+from engine.text import masked_lm, word2vec  # noqa: F401  (the text methods register here too)
 
 __all__ = ["METHODS", "Method", "StepOutput", "Tiles"]

@@ -65,6 +65,7 @@ class Method(nn.Module):
     augment_defaults: ClassVar[dict[str, Any]] = {}  # the paper's augmentation, applied over AugmentConfig()
     train_defaults: ClassVar[dict[str, Any]] = {}  # optimiser settings that suit the method
     centred_embedder: ClassVar[bool] = False  # the collapse monitor centres the embedder's outputs (collapse.py)
+    modality: ClassVar[str] = "image"  # what it trains on; text methods (engine.text.base) say "text"
 
     def __init__(self, backbone: nn.Module, config: Any, augment: Augment):
         super().__init__()
