@@ -118,12 +118,9 @@ class PendingSteps:
         self.images += images
 
 
-class Session:
-    """Trains one run. ``run()`` blocks; ``pause``/``resume``/``stop`` may be called from any thread.
-
-    ``on_event`` is called on the training thread with each event; keep it cheap."""
-
-    modality = "image"  # what it trains on (engine.text.session.TextSession: "text")
+class RunControl:
+    """What every session shares: its config and run folder, the events callback, and the controls that may be
+    called from any thread (``pause``/``resume``/``stop``, ``request_preview``); ``run()`` blocks."""
 
     def __init__(self, config: RunConfig, run_dir: Path | None = None,
                  on_event: Callable[[Any], None] | None = None, resume: bool = False):
@@ -136,27 +133,12 @@ class Session:
         self._running = threading.Event()
         self._running.set()
         self._preview_requested = threading.Event()
-        self._attention_extra: torch.Tensor | None = None  # uint8 images the user asked to see attention on
         self.step = 0
         self.elapsed = 0.0  # seconds of training, pauses excluded
         self._bad_steps = 0  # consecutive non-finite steps
-        # set up by _setup(), on the training thread
-        self.device = torch.device("cpu")
-        self.autocast: torch.dtype | None = None  # mixed-precision dtype, None for float32
-        self.dataset: Dataset | None = None  # at the run's resolution
-        self.image_size = 0
-        self.augment: Augment | None = None
-        self.method: Method | None = None
-        self.optimizer: torch.optim.Optimizer | None = None
-        self.probe: OnlineProbe | None = None  # None for unlabelled data
-        self.eval_split: EvalSplit | None = None  # online kNN's bank and queries, None for unlabelled data
-        self.baselines: dict[str, dict[str, float]] = {}  # raw pixels' and a random network's online scores
-        self.metrics: MetricsLog | None = None  # metrics.jsonl, open once training is set up
-        self._permutation = (-1, torch.empty(0, dtype=torch.long))  # (epoch, its order of the training images)
 
     @classmethod
-    def from_run_dir(cls, run_dir: Path, on_event: Callable[[Any], None] | None = None,
-                     **overrides: Any) -> Session:
+    def from_run_dir(cls, run_dir: Path, on_event: Callable[[Any], None] | None = None, **overrides: Any):
         """Resume the run in ``run_dir`` from its checkpoint; ``overrides`` change e.g. the budget."""
         return cls(saved_config(RunFolder(run_dir), **overrides), Path(run_dir), on_event, resume=True)
 
@@ -174,6 +156,89 @@ class Session:
     def request_preview(self) -> None:
         self._preview_requested.set()
 
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def _train(self) -> events.Finished:
+        """The training loop: steps, throttled Step events, evaluations, previews and checkpoints on their
+        schedules, then the final checkpoint and evaluation. Subclasses provide the parts."""
+        cfg = self.config
+        self.method.train()
+        pending = PendingSteps(self.elapsed)
+        last_eval = last_ckpt = last_preview = self.elapsed
+        if self.evaluable and cfg.eval_every_s > 0:
+            self._evaluate()
+        self._maybe_preview(force=True)
+        try:
+            while (progress := self._progress()) is None or progress < 1.0:
+                while not self._running.wait(PAUSED_POLL_S):  # returns at once unless paused
+                    self._maybe_preview(force=False)
+                if self._stop.is_set():
+                    break
+                started = time.perf_counter()
+                out = self._train_step()
+                self.elapsed += time.perf_counter() - started
+                if out is None:
+                    continue
+                loss = out.loss.detach().item()
+                self.metrics.write({"step": self.step, "loss": loss, "lr": self._lr(), **out.logs})
+                pending.add(self.step, loss, out.logs, self._step_amount(out))
+                if self.elapsed - pending.since >= STEP_EVENT_INTERVAL:
+                    self._emit_steps(pending)
+                if cfg.eval_every_s and self.evaluable and self.elapsed - last_eval >= cfg.eval_every_s:
+                    self._evaluate()
+                    last_eval = self.elapsed
+                preview_due = cfg.preview_every_s and self.elapsed - last_preview >= cfg.preview_every_s
+                if preview_due:
+                    last_preview = self.elapsed
+                self._maybe_preview(force=bool(preview_due))
+                if cfg.checkpoint_every_s and self.elapsed - last_ckpt >= cfg.checkpoint_every_s:
+                    self._save_periodic()
+                    last_ckpt = self.elapsed
+        finally:  # steps since the last event reach the plots, even when the run fails
+            if pending.steps:
+                self._emit_steps(pending)
+        self._save()
+        reason = "stopped" if self._stop.is_set() else "completed"
+        scores = self._final_eval() if cfg.final_eval and self.evaluable and reason == "completed" else {}
+        self.metrics.close()
+        return events.Finished(self.step, reason, scores)
+
+    def _save_periodic(self) -> None:
+        """A periodic checkpoint that cannot be written (disk full, folder gone read-only) leaves the previous one in
+        place and training goes on, warned; the final checkpoint's failure fails the run."""
+        try:
+            self._save()
+        except OSError as e:
+            self.on_event(events.Warning(f"could not write the checkpoint at step {self.step} "
+                                         f"({e.strerror or e}): the previous one is kept and training goes on"))
+
+
+
+class Session(RunControl):
+    """Trains one image run. ``on_event`` is called on the training thread with each event; keep it cheap."""
+
+    modality = "image"  # what it trains on (engine.text.session.TextSession: "text")
+
+    def __init__(self, config: RunConfig, run_dir: Path | None = None,
+                 on_event: Callable[[Any], None] | None = None, resume: bool = False):
+        super().__init__(config, run_dir, on_event, resume)
+        self._attention_extra: torch.Tensor | None = None  # uint8 images the user asked to see attention on
+        # set up by _setup(), on the training thread
+        self.device = torch.device("cpu")
+        self.autocast: torch.dtype | None = None  # mixed-precision dtype, None for float32
+        self.dataset: Dataset | None = None  # at the run's resolution
+        self.image_size = 0
+        self.augment: Augment | None = None
+        self.method: Method | None = None
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.probe: OnlineProbe | None = None  # None for unlabelled data
+        self.eval_split: EvalSplit | None = None  # online kNN's bank and queries, None for unlabelled data
+        self.baselines: dict[str, dict[str, float]] = {}  # raw pixels' and a random network's online scores
+        self.metrics: MetricsLog | None = None  # metrics.jsonl, open once training is set up
+        self._permutation = (-1, torch.empty(0, dtype=torch.long))  # (epoch, its order of the training images)
+
     def request_attention(self, images: torch.Tensor) -> None:
         """Add uint8 images (B, C, S, S) at the run's size and channels (e.g. a dropped file) to the attention
         overlays, from the next step on (at once while paused). Raises ValueError for other shapes."""
@@ -185,10 +250,6 @@ class Session:
                              f"not {tuple(images.shape)}")
         self._attention_extra = images
         self._preview_requested.set()
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
 
     # the loop
     def run(self) -> events.Finished:
@@ -302,48 +363,13 @@ class Session:
     def _lr(self) -> float:
         return learning_rate(self.config, self.step, self._progress())
 
-    def _train(self) -> events.Finished:
-        cfg = self.config
-        self.method.train()
-        pending = PendingSteps(self.elapsed)
-        last_eval = last_ckpt = last_preview = self.elapsed
-        if self.eval_split is not None and cfg.eval_every_s > 0:
-            self._evaluate()
-        self._maybe_preview(force=True)
-        try:
-            while (progress := self._progress()) is None or progress < 1.0:
-                while not self._running.wait(PAUSED_POLL_S):  # returns at once unless paused
-                    self._maybe_preview(force=False)
-                if self._stop.is_set():
-                    break
-                started = time.perf_counter()
-                out = self._train_step()
-                self.elapsed += time.perf_counter() - started
-                if out is None:
-                    continue
-                loss = out.loss.item()
-                self.metrics.write({"step": self.step, "loss": loss, "lr": self._lr(), **out.logs})
-                pending.add(self.step, loss, out.logs, cfg.batch_size)
-                if self.elapsed - pending.since >= STEP_EVENT_INTERVAL:
-                    self._emit_steps(pending)
-                if cfg.eval_every_s and self.eval_split is not None and self.elapsed - last_eval >= cfg.eval_every_s:
-                    self._evaluate()
-                    last_eval = self.elapsed
-                preview_due = cfg.preview_every_s and self.elapsed - last_preview >= cfg.preview_every_s
-                if preview_due:
-                    last_preview = self.elapsed
-                self._maybe_preview(force=bool(preview_due))
-                if cfg.checkpoint_every_s and self.elapsed - last_ckpt >= cfg.checkpoint_every_s:
-                    self._save_periodic()
-                    last_ckpt = self.elapsed
-        finally:  # steps since the last event reach the plots, even when the run fails
-            if pending.steps:
-                self._emit_steps(pending)
-        self._save()
-        reason = "stopped" if self._stop.is_set() else "completed"
-        scores = self._final_eval() if cfg.final_eval and self.eval_split is not None and reason == "completed" else {}
-        self.metrics.close()
-        return events.Finished(self.step, reason, scores)
+    @property
+    def evaluable(self) -> bool:
+        """Labelled data to evaluate against (online kNN, final scores)."""
+        return self.eval_split is not None
+
+    def _step_amount(self, out: StepOutput) -> int:
+        return self.config.batch_size
 
     def _train_step(self) -> StepOutput | None:
         """One optimisation step on batch ``self.step``; None when the loss or gradients were not finite and
@@ -463,15 +489,6 @@ class Session:
                  "std": self.augment.std.flatten().tolist()}
         save_checkpoint(self.folder.checkpoint, training_tensors(self.method, self.optimizer, self.probe), state)
         self.on_event(events.Checkpoint(self.step, str(self.folder.checkpoint)))
-
-    def _save_periodic(self) -> None:
-        """A periodic checkpoint that cannot be written (disk full, folder gone read-only) leaves the previous one in
-        place and training goes on, warned; the final checkpoint's failure fails the run."""
-        try:
-            self._save()
-        except OSError as e:
-            self.on_event(events.Warning(f"could not write the checkpoint at step {self.step} "
-                                         f"({e.strerror or e}): the previous one is kept and training goes on"))
 
     def _load(self) -> None:
         tensors, state = load_checkpoint(self.folder.checkpoint)

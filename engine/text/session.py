@@ -9,8 +9,6 @@ corpus with the words it was trained on. Randomness is a function of (seed, step
 from __future__ import annotations
 
 import copy
-import threading
-import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,11 +34,9 @@ from engine.errors import DatasetUnavailable, describe
 from engine.methods import METHODS
 from engine.run import (
     MAX_BAD_STEPS,
-    PAUSED_POLL_S,
-    STEP_EVENT_INTERVAL,
     PendingSteps,
+    RunControl,
     learning_rate,
-    new_run_dir,
     saved_config,
 )
 from engine.runfolder import MetricsLog, RunFolder
@@ -132,27 +128,16 @@ def load_text_run(run_dir: Path, device: str = "cpu") -> TextSnapshot:
                         config.method)
 
 
-class TextSession:
-    """Trains one text run. ``run()`` blocks; ``pause``/``resume``/``stop`` may be called from any thread;
-    ``on_event`` is called on the training thread with each event."""
+class TextSession(RunControl):
+    """Trains one text run, with the image Session's controls; ``on_event`` is called on the training thread with
+    each event."""
 
     modality = "text"
 
     def __init__(self, config: RunConfig, run_dir: Path | None = None,
                  on_event: Callable[[Any], None] | None = None, resume: bool = False):
-        self.config = config
-        self.resume_from_checkpoint = resume
-        self.run_dir = Path(run_dir) if run_dir is not None else new_run_dir(config)
-        self.folder = RunFolder(self.run_dir)
-        self.on_event = on_event or (lambda event: None)
-        self._stop = threading.Event()
-        self._running = threading.Event()
-        self._running.set()
-        self._preview_requested = threading.Event()
-        self.step = 0
-        self.elapsed = 0.0  # seconds of training, pauses excluded
+        super().__init__(config, run_dir, on_event, resume)
         self.words_done = 0  # corpus words the steps consumed (epochs = words_done / train_words)
-        self._bad_steps = 0
         # set up by _setup(), on the training thread
         self.device = torch.device("cpu")
         self.corpus: Corpus | None = None
@@ -165,31 +150,8 @@ class TextSession:
         self.baselines: dict[str, dict[str, float]] = {}
         self.metrics: MetricsLog | None = None
 
-    @classmethod
-    def from_run_dir(cls, run_dir: Path, on_event: Callable[[Any], None] | None = None,
-                     **overrides: Any) -> TextSession:
-        return cls(saved_config(RunFolder(run_dir), **overrides), Path(run_dir), on_event, resume=True)
-
-    # control, from any thread
-    def pause(self) -> None:
-        self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._running.set()
-
-    def request_preview(self) -> None:
-        self._preview_requested.set()
-
     def request_attention(self, images: torch.Tensor) -> None:
         raise ValueError("a text run has no attention maps")
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
 
     def snapshot(self) -> TextSnapshot:
         """A frozen copy of the method; take it on the training thread (in ``on_event``), while paused or after
@@ -270,48 +232,10 @@ class TextSession:
             return min(1.0, self.elapsed / (cfg.minutes * 60))
         return None
 
-    def _train(self) -> events.Finished:
-        cfg = self.config
-        self.method.train()
-        pending = PendingSteps(self.elapsed)
-        last_eval = last_ckpt = last_preview = self.elapsed
-        if cfg.eval_every_s > 0:
-            self._evaluate()
-        self._maybe_preview(force=True)
-        try:
-            while (progress := self._progress()) is None or progress < 1.0:
-                while not self._running.wait(PAUSED_POLL_S):  # returns at once unless paused
-                    self._maybe_preview(force=False)
-                if self._stop.is_set():
-                    break
-                started = time.perf_counter()
-                out = self._train_step()
-                self.elapsed += time.perf_counter() - started
-                if out is None:
-                    continue
-                loss = out.loss.detach().item()
-                self.metrics.write({"step": self.step, "loss": loss, "lr": self._lr(), **out.logs})
-                pending.add(self.step, loss, out.logs, out.words)
-                if self.elapsed - pending.since >= STEP_EVENT_INTERVAL:
-                    self._emit_steps(pending)
-                if cfg.eval_every_s and self.elapsed - last_eval >= cfg.eval_every_s:
-                    self._evaluate()
-                    last_eval = self.elapsed
-                preview_due = cfg.preview_every_s and self.elapsed - last_preview >= cfg.preview_every_s
-                if preview_due:
-                    last_preview = self.elapsed
-                self._maybe_preview(force=bool(preview_due))
-                if cfg.checkpoint_every_s and self.elapsed - last_ckpt >= cfg.checkpoint_every_s:
-                    self._save()
-                    last_ckpt = self.elapsed
-        finally:  # steps since the last event reach the plots, even when the run fails
-            if pending.steps:
-                self._emit_steps(pending)
-        self._save()
-        reason = "stopped" if self._stop.is_set() else "completed"
-        scores = self._final_eval() if cfg.final_eval and reason == "completed" else {}
-        self.metrics.close()
-        return events.Finished(self.step, reason, scores)
+    evaluable = True  # every text run evaluates (neighbours, analogies, held-out accuracy)
+
+    def _step_amount(self, out: Any) -> int:
+        return out.words
 
     def _lr(self) -> float:
         return learning_rate(self.config, self.step, self._progress())
