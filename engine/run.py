@@ -205,6 +205,12 @@ class RunControl:
         self.metrics.close()
         return events.Finished(self.step, reason, scores)
 
+    def _log_eval(self, event: events.Eval) -> None:
+        self.metrics.write({"step": event.step, "eval": event.scores, "baselines": event.baselines,
+                            "final": event.final})
+        self.metrics.flush()
+        self.on_event(event)
+
     def _save_periodic(self) -> None:
         """A periodic checkpoint that cannot be written (disk full, folder gone read-only) leaves the previous one in
         place and training goes on, warned; the final checkpoint's failure fails the run."""
@@ -450,12 +456,6 @@ class Session(RunControl):
         ``evaluation_scores(dataset, limit, final)`` on the test split (the online evaluation's queries, or all)."""
         scores = getattr(self.method, "evaluation_scores", None)
         return {} if scores is None else scores(self.dataset, 0 if final else self.config.eval_queries, final)
-
-    def _log_eval(self, event: events.Eval) -> None:
-        self.metrics.write({"step": event.step, "eval": event.scores, "baselines": event.baselines,
-                            "final": event.final})
-        self.metrics.flush()
-        self.on_event(event)
 
     def _maybe_preview(self, force: bool) -> None:
         """The pretext-task preview and the attention overlays of a few test images, when due or requested."""

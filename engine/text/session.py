@@ -306,12 +306,6 @@ class TextSession(RunControl):
                                                        self.corpus.analogies))))
         return scores
 
-    def _log_eval(self, event: events.Eval) -> None:
-        self.metrics.write({"step": event.step, "eval": event.scores, "baselines": event.baselines,
-                            "final": event.final})
-        self.metrics.flush()
-        self.on_event(event)
-
     def _maybe_preview(self, force: bool) -> None:
         if not (force or self._preview_requested.is_set()):
             return
