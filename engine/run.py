@@ -160,6 +160,27 @@ class RunControl:
     def paused(self) -> bool:
         return not self._running.is_set()
 
+    def run(self) -> events.Finished:
+        try:
+            self._setup()
+            finished = self._train()
+        except Exception as e:  # the message reaches the user and the run keeps what it learnt
+            self.on_event(events.Error(describe(e), traceback.format_exc()))
+            self._save_after_failure()
+            finished = events.Finished(self.step, "failed")
+        self.on_event(finished)
+        return finished
+
+    def _save_after_failure(self) -> None:
+        """Checkpoint the weights as they are (skipped steps never touched them) if training had started."""
+        if self.metrics is None or self.step == 0:
+            return
+        try:
+            self._save()
+        except Exception as e:  # noqa: BLE001  (the first error is the one to report)
+            self.on_event(events.Warning(f"could not write a checkpoint after the failure: {e}"))
+        self.metrics.close()
+
     def _train(self) -> events.Finished:
         """The training loop: steps, throttled Step events, evaluations, previews and checkpoints on their
         schedules, then the final checkpoint and evaluation. Subclasses provide the parts."""
@@ -256,28 +277,6 @@ class Session(RunControl):
                              f"not {tuple(images.shape)}")
         self._attention_extra = images
         self._preview_requested.set()
-
-    # the loop
-    def run(self) -> events.Finished:
-        try:
-            self._setup()
-            finished = self._train()
-        except Exception as e:  # the message reaches the user and the run keeps what it learnt
-            self.on_event(events.Error(describe(e), traceback.format_exc()))
-            self._save_after_failure()
-            finished = events.Finished(self.step, "failed")
-        self.on_event(finished)
-        return finished
-
-    def _save_after_failure(self) -> None:
-        """Checkpoint the weights as they are (skipped steps never touched them) if training had started."""
-        if self.metrics is None or self.step == 0:
-            return
-        try:
-            self._save()
-        except Exception as e:  # noqa: BLE001  (the first error is the one to report)
-            self.on_event(events.Warning(f"could not write a checkpoint after the failure: {e}"))
-        self.metrics.close()
 
     def evaluate(self) -> dict[str, float]:
         """Load this run's checkpoint and evaluate it on the full splits (``main.py eval RUN_DIR``); the scores are

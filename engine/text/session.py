@@ -9,7 +9,6 @@ corpus with the words it was trained on. Randomness is a function of (seed, step
 from __future__ import annotations
 
 import copy
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from engine.checkpoint import (
 from engine.config import to_dict
 from engine.data import load_dataset
 from engine.device import pick_device
-from engine.errors import DatasetUnavailable, describe
+from engine.errors import DatasetUnavailable
 from engine.methods import METHODS
 from engine.run import (
     MAX_BAD_STEPS,
@@ -159,18 +158,6 @@ class TextSession(RunControl):
         method = self.method
         frozen = copy.deepcopy(method, {id(method.vocabulary): method.vocabulary}).eval().requires_grad_(False)
         return TextSnapshot(frozen, self.vocabulary, self.corpus, self.run_dir, self.step, self.config.method)
-
-    # the loop
-    def run(self) -> events.Finished:
-        try:
-            self._setup()
-            finished = self._train()
-        except Exception as e:  # the message reaches the user and the run keeps what it learnt
-            self.on_event(events.Error(describe(e), traceback.format_exc()))
-            self._save_after_failure()
-            finished = events.Finished(self.step, "failed")
-        self.on_event(finished)
-        return finished
 
     def evaluate(self) -> dict[str, float]:
         """Load this run's checkpoint and evaluate it (``main.py eval RUN_DIR``): its scores are appended to its
@@ -329,12 +316,3 @@ class TextSession(RunControl):
                  "vocabulary": self.vocabulary.to_json()}
         save_checkpoint(self.folder.checkpoint, tensors, state)
         self.on_event(events.Checkpoint(self.step, str(self.folder.checkpoint)))
-
-    def _save_after_failure(self) -> None:
-        if self.metrics is None or self.step == 0:
-            return
-        try:
-            self._save()
-        except Exception as e:  # noqa: BLE001  (the first error is the one to report)
-            self.on_event(events.Warning(f"could not write a checkpoint after the failure: {e}"))
-        self.metrics.close()
