@@ -18,7 +18,7 @@ import torch
 from engine.data.images import ImageRejected, decode_image
 from engine.eval.knn import cosine_topk
 from engine.eval.zero_shot import check_prompts, probabilities
-from engine.explore.query import PASTED, Rejected, image_sources, place
+from engine.explore.query import Rejected, decode_sources, image_sources, place
 
 BANK_IMAGES = 2000  # images of a run's test split searched and shown as neighbours
 K_NEIGHBOURS = 8
@@ -99,14 +99,7 @@ def zero_shot_queries(model: Any, cache: PromptCache, prompts: list[str], source
     """One result per source, in order: its prompt probabilities and nearest bank images, or why it was rejected.
     ``prompts`` are checked (ValueError in one sentence for an empty or too long list)."""
     prompts = check_prompts(prompts)
-    names = [PASTED if isinstance(s, (bytes, bytearray)) else str(s) for s in sources]
-    results: dict[int, ZeroShot | Rejected] = {}
-    decoded: dict[int, torch.Tensor] = {}
-    for slot, source in enumerate(sources):
-        try:
-            decoded[slot] = decode_for(model, source)
-        except ImageRejected as e:
-            results[slot] = Rejected(names[slot], e.reason)
+    names, results, decoded = decode_sources(sources, lambda source: decode_for(model, source))
     if decoded:
         images = torch.stack(list(decoded.values()))
         embedded = model.embed_images(images)

@@ -5,8 +5,10 @@ votes are, exp(sim / 0.07). That placement costs nothing, where umap-learn's ``t
 about two minutes. Nothing here writes anything: the run is untouched."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -65,18 +67,25 @@ def place(similarities: torch.Tensor, neighbours: torch.Tensor, coordinates: np.
     return np.einsum("qk,qkd->qd", weights, coordinates[neighbours.numpy()]).astype(np.float32)
 
 
+def decode_sources(sources: list, decode: Callable[[Any], torch.Tensor]
+                   ) -> tuple[list[str], dict[int, Rejected], dict[int, torch.Tensor]]:
+    """Each dropped source's display name, and by slot either its decoded image or why it was rejected."""
+    names = [PASTED if isinstance(source, (bytes, bytearray)) else str(source) for source in sources]
+    rejected: dict[int, Rejected] = {}
+    decoded: dict[int, torch.Tensor] = {}
+    for slot, source in enumerate(sources):
+        try:
+            decoded[slot] = decode(source)
+        except ImageRejected as e:
+            rejected[slot] = Rejected(names[slot], e.reason)
+    return names, rejected, decoded
+
+
 def query(snapshot: EncoderSnapshot, embedding: Embedding, sources: list[str | Path | bytes],
           coordinates: np.ndarray | None = None, k: int = 10) -> list[Query | Rejected]:
     """One result per source, in order: its neighbours in ``embedding`` (which ``snapshot`` must have
     computed) or the reason it was rejected. Tens of milliseconds per image against 20 000 points."""
-    names = [PASTED if isinstance(source, (bytes, bytearray)) else str(source) for source in sources]
-    results: dict[int, Query | Rejected] = {}
-    decoded: dict[int, torch.Tensor] = {}
-    for slot, source in enumerate(sources):
-        try:
-            decoded[slot] = load_query_image(source, snapshot)
-        except ImageRejected as e:
-            results[slot] = Rejected(names[slot], e.reason)
+    names, results, decoded = decode_sources(sources, lambda source: load_query_image(source, snapshot))
     if decoded:
         batch = torch.stack(list(decoded.values()))
         with one_thread():
