@@ -3,6 +3,11 @@
 The thread never touches a widget: it hands its result (or the exception) to a relay object that lives on
 the GUI thread, through a queued signal, and the relay calls back there, unless the object that asked has
 been deleted in the meantime (a window closed while its preview rendered).
+
+The thread also never drops the last reference to anything it was given: the owner, the callbacks and the
+work (whose closures often hold widgets) travel back in a box that the GUI thread empties. Were the last
+reference to a window dropped on the thread, Python would delete the window's C++ object there, while the GUI
+thread builds or paints other widgets: Qt's widget state is not thread-safe (a test session hung that way).
 """
 from __future__ import annotations
 
@@ -15,14 +20,16 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 
 class _Relay(QObject):
-    delivered = Signal(object, object, object)  # owner, callback, argument
+    delivered = Signal(object)  # a box: [owner, callback, argument, *other references to drop here]
 
     def __init__(self) -> None:
         super().__init__()
         self.delivered.connect(self._call, Qt.ConnectionType.QueuedConnection)
 
-    @Slot(object, object, object)
-    def _call(self, owner: QObject, callback: Callable[[Any], None], argument: Any) -> None:
+    @Slot(object)
+    def _call(self, box: list) -> None:
+        owner, callback, argument = box[:3]
+        box.clear()
         if shiboken6.isValid(owner):
             callback(argument)
 
@@ -38,14 +45,17 @@ def run_in_background(owner: QObject, work: Callable[[], Any], on_result: Callab
     if _relay is None:
         _relay = _Relay()
     relay = _relay
+    given = [owner, work, on_result, on_error]  # taken out by the thread: the body keeps no reference
 
     def body() -> None:
+        owner, work, on_result, on_error = given
+        given.clear()
         try:
-            value = work()
+            box = [owner, on_result, work(), work, on_error]
         except Exception as e:  # noqa: BLE001  (handed to the GUI thread, which shows it)
-            relay.delivered.emit(owner, on_error, e)
-        else:
-            relay.delivered.emit(owner, on_result, value)
+            box = [owner, on_error, e, work, on_result]
+        del owner, work, on_result, on_error  # the box holds the only references now
+        relay.delivered.emit(box)
 
     thread = threading.Thread(target=body, name=name, daemon=True)
     thread.start()

@@ -32,6 +32,7 @@ from gui.background import run_in_background
 from gui.catalog import Catalog, load_catalog
 from gui.clip_view import ClipView
 from gui.explorer import Explorer
+from gui.garbage import collect_on_gui_thread
 from gui.health_view import HealthView
 from gui.history import RunHistory, load_history
 from gui.plots import TrainingPlots
@@ -60,6 +61,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
+        collect_on_gui_thread()  # training and background threads never delete Qt objects in a garbage cycle
         self.setWindowTitle("Pretext")
         self.resize(1280, 800)
         self.catalog: Catalog | None = None

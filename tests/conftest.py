@@ -1,6 +1,7 @@
 """Test setup: Qt offscreen, run folders and caches in a temporary directory; the GUI tests' window fixture."""
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import tempfile
@@ -60,6 +61,24 @@ def whole_and_resumed(tmp_path):
         return tuple(load_checkpoint(tmp_path / name / "checkpoint.safetensors")[0] for name in ("whole", "split"))
 
     return train
+
+
+@pytest.fixture(autouse=True)
+def widgets_deleted_on_the_gui_thread():
+    """After a test with a window, the widgets qtbot closed (and asked to delete later) are deleted now, on this
+    thread (left for later, a background thread could drop a window's last reference: gui/background.py), and the
+    garbage cycles are collected here; then automatic collection, which the window turned off (gui/garbage.py),
+    is back on for the tests without a window (a full collection takes 0.3 s: not after every test)."""
+    yield
+    if gc.isenabled():
+        return
+    from PySide6.QtCore import QEvent
+    from PySide6.QtWidgets import QApplication
+
+    if (app := QApplication.instance()) is not None:
+        app.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()
+    gc.enable()
 
 
 def stop_training(win) -> None:
