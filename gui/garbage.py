@@ -5,6 +5,10 @@ on the training thread deletes them there: the training thread then holds one of
 while the GUI thread holds the GIL and waits for that lock (a test session hung this way; gdb showed both stacks).
 So automatic collection is turned off and a timer on the GUI thread collects each generation once its threshold is
 crossed, as calibre does. Reference counting, which frees everything not in a cycle, is unchanged.
+
+A full collection holds the GIL, on whichever thread, for as long as it takes to walk every tracked object: 0.3 s
+once PyTorch, scikit-learn and Qt are imported. Once the engine has loaded, those objects are frozen (``gc.freeze``:
+never collected, never walked again); a full collection then takes microseconds.
 """
 from __future__ import annotations
 
@@ -38,3 +42,11 @@ def collect_on_gui_thread() -> None:
     app = QCoreApplication.instance()
     if app.findChild(GuiThreadCollector) is None:
         GuiThreadCollector(app)
+
+
+def freeze_what_is_loaded() -> None:
+    """Collect once, then leave every object alive now (the imported libraries) out of later collections. Once per
+    process: what a later call would freeze is the run's own data."""
+    if gc.get_freeze_count() == 0:
+        gc.collect()
+        gc.freeze()

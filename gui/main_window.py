@@ -32,7 +32,7 @@ from gui.background import run_in_background
 from gui.catalog import Catalog, load_catalog
 from gui.clip_view import ClipView
 from gui.explorer import Explorer
-from gui.garbage import collect_on_gui_thread
+from gui.garbage import collect_on_gui_thread, freeze_what_is_loaded
 from gui.health_view import HealthView
 from gui.history import RunHistory, load_history
 from gui.plots import TrainingPlots
@@ -230,6 +230,7 @@ class MainWindow(QMainWindow):
 
     def _engine_loaded(self, catalog: Catalog) -> None:
         self.catalog = catalog
+        freeze_what_is_loaded()  # later garbage collections skip the half million objects of the libraries
         self.setup.set_catalog(catalog)
         self._set_state(RunState.IDLE)
         self.preview.show_message("Loading the dataset for the preview ...")

@@ -73,3 +73,19 @@ def test_garbage_cycles_made_on_another_thread_are_collected_on_the_gui_thread(q
     assert released == []
     qtbot.waitUntil(lambda: bool(released), timeout=5000)
     assert released == [threading.main_thread().name]
+
+
+def test_once_the_engine_has_loaded_its_objects_are_frozen_and_new_garbage_is_still_collected(qtbot):
+    from gui.garbage import freeze_what_is_loaded
+
+    freeze_what_is_loaded()
+    frozen = gc.get_freeze_count()
+    assert frozen > 10_000  # the imported libraries
+    freeze_what_is_loaded()
+    assert gc.get_freeze_count() == frozen  # once per process
+    released: list[str] = []
+    marker = Marker(released)
+    marker.cycle = marker
+    del marker
+    gc.collect()
+    assert released == [threading.main_thread().name]
