@@ -24,7 +24,7 @@ from gui.theme import Style
 SMOOTHING = 0.9  # weight of the past in the smoothed loss (an exponential moving average, debiased)
 REDRAW_MS = 100
 BASELINES = {"raw": "raw pixels", "random": "random network"}
-LEGEND_TWO_COLUMNS_PX = 420  # narrower (at the normal font size; scaled with it): the accuracy legend in one column
+LEGEND_TWO_COLUMNS_PX = 420  # narrower (at the normal font size; scaled with it): the legends in one column
 # step logs in [0, 1] drawn in percent on the accuracy plot, each listed in the legend once logged: name -> text
 SCORE_LOGS = {"nmi_labels": "NMI of pseudo-labels and classes", "nmi_previous": "NMI of pseudo-labels and previous"}
 
@@ -97,12 +97,11 @@ class TrainingPlots(pg.GraphicsLayoutWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.loss_plot = self.addPlot(row=0, col=0)
-        self.accuracy_plot = self.addPlot(row=1, col=0)
-        self.accuracy_legend = pg.LegendItem(colCount=2)  # below the plot: it never hides a point or a baseline
-        self.ci.addItem(self.accuracy_legend, row=2, col=0)
-        self.accuracy_legend.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        self.loss_legend = self._legend_below(row=1)  # below each plot: a legend never hides a curve or a baseline
+        self.accuracy_plot = self.addPlot(row=2, col=0)
+        self.accuracy_legend = self._legend_below(row=3)
         self.ci.layout.setRowStretchFactor(0, 5)
-        self.ci.layout.setRowStretchFactor(1, 4)
+        self.ci.layout.setRowStretchFactor(2, 4)
         self.accuracy_plot.setXLink(self.loss_plot)
         self.loss_plot.enableAutoRange(x=False)  # _draw sets it: from step 0, where the first evaluation is
         self.accuracy_plot.enableAutoRange(x=False, y=False)
@@ -110,7 +109,6 @@ class TrainingPlots(pg.GraphicsLayoutWidget):
             plot.showGrid(x=True, y=True, alpha=0.2)
             plot.showAxis("right")
             plot.setMenuEnabled(False)
-        self.loss_legend = self.loss_plot.addLegend(offset=(-10, 10))
 
         self.lr_view = pg.ViewBox()
         self.loss_plot.scene().addItem(self.lr_view)
@@ -118,11 +116,13 @@ class TrainingPlots(pg.GraphicsLayoutWidget):
         self.lr_view.setXLink(self.loss_plot)
         self.loss_plot.vb.sigResized.connect(self._align_lr_view)
 
-        self.raw_loss = self.loss_plot.plot(name="loss")
-        self.smooth_loss = self.loss_plot.plot(name="loss, smoothed")
+        self.raw_loss = self.loss_plot.plot()
+        self.smooth_loss = self.loss_plot.plot()
         self.lr_curve = pg.PlotDataItem()
         self.lr_view.addItem(self.lr_curve)
-        self.loss_legend.addItem(self.lr_curve, "learning rate (right axis)")
+        for curve, text in ((self.raw_loss, "loss"), (self.smooth_loss, "loss, smoothed"),
+                            (self.lr_curve, "learning rate (right axis)")):
+            self.loss_legend.addItem(curve, text)
         self.knn_curve = self.accuracy_plot.plot(symbol="o")
         self.final_knn = self.accuracy_plot.plot(pen=None, symbol="star")
         self.accuracy_legend.addItem(self.knn_curve, "kNN (online)")
@@ -150,17 +150,24 @@ class TrainingPlots(pg.GraphicsLayoutWidget):
         self.reset()
         self.apply_style(Style())
 
+    def _legend_below(self, row: int) -> pg.LegendItem:
+        legend = pg.LegendItem(colCount=2)
+        self.ci.addItem(legend, row=row, col=0)
+        legend.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        return legend
+
     def resizeEvent(self, event) -> None:
-        """Narrow (the explorer raised beside it): the legend below stacks its entries in one column, so that the
+        """Narrow (the explorer raised beside it): the legends below stack their entries in one column, so that the
         layout never grows wider than the widget and clips the right axis."""
         super().resizeEvent(event)
         self._fit_legend()
 
     def _fit_legend(self) -> None:
-        legend = getattr(self, "accuracy_legend", None)  # None while pyqtgraph's constructor resizes
-        if legend is not None:
-            scale = getattr(self, "font_scale", 1.0)
-            legend.setColumnCount(2 if self.width() >= LEGEND_TWO_COLUMNS_PX * scale else 1)
+        scale = getattr(self, "font_scale", 1.0)
+        for name in ("loss_legend", "accuracy_legend"):
+            legend = getattr(self, name, None)  # None while pyqtgraph's constructor resizes
+            if legend is not None:
+                legend.setColumnCount(2 if self.width() >= LEGEND_TWO_COLUMNS_PX * scale else 1)
 
     def _align_lr_view(self) -> None:
         self.lr_view.setGeometry(self.loss_plot.vb.sceneBoundingRect())
