@@ -26,6 +26,7 @@ class SimSiam(Method):
     name = "simsiam"
     paper = "Chen & He 2021, SimSiam"
     Config = SimSiamConfig
+    train_defaults = {"weight_decay": 0.05}  # bench/README.md: 10-minute A/B against 1e-4 (AdamW, decoupled)
 
     def __init__(self, backbone, config: SimSiamConfig, augment):
         super().__init__(backbone, config, augment)
