@@ -7,7 +7,8 @@ been deleted in the meantime (a window closed while its preview rendered).
 The thread also never drops the last reference to anything it was given: the owner, the callbacks and the
 work (whose closures often hold widgets) travel back in a box that the GUI thread empties. Were the last
 reference to a window dropped on the thread, Python would delete the window's C++ object there, while the GUI
-thread builds or paints other widgets: Qt's widget state is not thread-safe (a test session hung that way).
+thread builds or paints other widgets: Qt's widget state is not thread-safe, and a Qt object freed off the GUI
+thread can deadlock it (the hang gdb showed came the other way in, through garbage collection: gui/garbage.py).
 """
 from __future__ import annotations
 
