@@ -35,6 +35,11 @@ class HealthView(QWidget):
         self.banner.setWordWrap(True)
         self.banner.setVisible(False)
         self.banner.setContentsMargins(8, 6, 8, 6)
+        self.no_images = QLabel("The collapse monitor reads image embeddings: a text run has none (its word-vector "
+                                "scores are on the accuracy plot).")
+        self.no_images.setWordWrap(True)
+        self.no_images.setContentsMargins(8, 6, 8, 6)
+        self.no_images.setVisible(False)
         self.graphs = pg.GraphicsLayoutWidget()
         self.plots: dict[str, pg.PlotItem] = {}
         self.curves: dict[str, pg.PlotDataItem] = {}
@@ -54,6 +59,7 @@ class HealthView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self.banner)
+        layout.addWidget(self.no_images)
         layout.addWidget(self.graphs, 1)
         self.run_dir: str | None = None
         self.apply_style(Style())
@@ -72,6 +78,7 @@ class HealthView(QWidget):
                     self.reset()
                 self.run_dir = event.run_dir
                 self.clear_warning()
+                self.show_plots(event.unit == "images")
             case events.Eval(final=False):
                 self.add_scores(event.step, event.scores)
             case events.Collapsed():
@@ -96,6 +103,11 @@ class HealthView(QWidget):
         for record in evals:
             if not record.get("final"):
                 self.add_scores(record["step"], record["eval"])
+
+    def show_plots(self, shown: bool) -> None:
+        """The four plots for an image run; for a text run, the sentence that says why there are none."""
+        self.graphs.setVisible(shown)
+        self.no_images.setVisible(not shown)
 
     def reset(self) -> None:
         for key, series in self.series.items():

@@ -23,7 +23,13 @@ from gui.theme import Style
 
 SMOOTHING = 0.9  # weight of the past in the smoothed loss (an exponential moving average, debiased)
 REDRAW_MS = 100
-BASELINES = {"raw": "raw pixels", "random": "random network"}
+# an evaluation's headline score, the first of these its scores hold: the curve's name and its baselines' names
+HEADLINES = {
+    "knn": ("kNN (online)", {"raw": "raw pixels", "random": "random network"}),
+    "attribute_neighbours": ("attribute-neighbour score", {"random": "random vectors"}),
+    "analogy_acc": ("analogies right", {"random": "random vectors"}),
+}
+BASELINES = HEADLINES["knn"][1]
 LEGEND_TWO_COLUMNS_PX = 420  # narrower (at the normal font size; scaled with it): the legends in one column
 # step logs in [0, 1] drawn in percent on the accuracy plot, each listed in the legend once logged: name -> text
 SCORE_LOGS = {"nmi_labels": "NMI of pseudo-labels and classes", "nmi_previous": "NMI of pseudo-labels and previous"}
@@ -125,15 +131,15 @@ class TrainingPlots(pg.GraphicsLayoutWidget):
             self.loss_legend.addItem(curve, text)
         self.knn_curve = self.accuracy_plot.plot(symbol="o")
         self.final_knn = self.accuracy_plot.plot(pen=None, symbol="star")
-        self.accuracy_legend.addItem(self.knn_curve, "kNN (online)")
+        self.headline = "knn"
+        self.accuracy_legend.addItem(self.knn_curve, HEADLINES["knn"][0])
         self.accuracy_legend.addItem(self.final_knn, "final (full splits)")
         self.pretext_curve = self.accuracy_plot.plot()  # in the legend only once a pretext task logs its accuracy
         self.score_curves = {name: self.accuracy_plot.plot(symbol="t") for name in SCORE_LOGS}  # likewise
         self.baseline_lines = {name: pg.InfiniteLine(angle=0, movable=False) for name in BASELINES}
         self.baseline_keys = {name: pg.PlotDataItem() for name in BASELINES}  # legend entries: each line's pen
-        for name, text in BASELINES.items():
-            self.accuracy_plot.addItem(self.baseline_lines[name])
-            self.accuracy_legend.addItem(self.baseline_keys[name], text)
+        for line in self.baseline_lines.values():  # each in the legend once its baseline is known
+            self.accuracy_plot.addItem(line)
 
         self.loss = DecimatingSeries()
         self.smoothed = DecimatingSeries()
@@ -180,9 +186,10 @@ class TrainingPlots(pg.GraphicsLayoutWidget):
         self.pretext_smoother = SmoothedLoss()
         self.final = ([], [])
         self.steps_received = 0
+        self.show_headline("knn")
         for name, line in self.baseline_lines.items():
             line.setVisible(False)
-            self.accuracy_legend.getLabel(self.baseline_keys[name]).setText(BASELINES[name])
+            self._list(self.baseline_keys[name], False, "")
         self._draw()
 
     def on_event(self, event: Any) -> None:
@@ -197,9 +204,19 @@ class TrainingPlots(pg.GraphicsLayoutWidget):
                     self.add_pretext_accuracy([event.step], [event.logs["pretext_acc"]])
                 for name in SCORE_LOGS.keys() & event.logs.keys():
                     self.add_score(name, event.step, event.logs[name])
-            case events.Eval() if "knn" in event.scores:
-                baselines = {name: scores["knn"] for name, scores in event.baselines.items() if "knn" in scores}
-                self.add_accuracy(event.step, event.scores["knn"], baselines, final=event.final)
+            case events.Eval():
+                headline = next((name for name in HEADLINES if name in event.scores), None)
+                if headline is not None:
+                    self.show_headline(headline)
+                    baselines = {name: scores[headline] for name, scores in event.baselines.items()
+                                 if headline in scores}
+                    self.add_accuracy(event.step, event.scores[headline], baselines, final=event.final)
+
+    def show_headline(self, name: str) -> None:
+        """Name the evaluation curve after the run's headline score (kNN for images, a text run's own score)."""
+        if name != self.headline:
+            self.headline = name
+            self.accuracy_legend.getLabel(self.knn_curve).setText(HEADLINES[name][0])
 
     def add_losses(self, steps, losses) -> None:
         self.loss.extend(steps, losses)
@@ -222,17 +239,18 @@ class TrainingPlots(pg.GraphicsLayoutWidget):
         self._changed()
 
     def add_accuracy(self, step: int, knn: float, baselines: dict[str, float], final: bool = False) -> None:
-        """``knn`` and ``baselines`` (name → kNN accuracy) as fractions; shown in percent."""
+        """``knn`` and ``baselines`` (name → kNN accuracy, or the headline score) as fractions; in percent."""
         if final:
             self.final[0].append(step)
             self.final[1].append(100 * knn)
         else:
             self.knn.extend([step], [100 * knn])
+        names = HEADLINES[self.headline][1]
         for name, value in baselines.items():
             if name in self.baseline_lines:
                 self.baseline_lines[name].setValue(100 * value)
                 self.baseline_lines[name].setVisible(True)
-                self.accuracy_legend.getLabel(self.baseline_keys[name]).setText(f"{BASELINES[name]} {100 * value:.1f}%")
+                self._list(self.baseline_keys[name], True, f"{names[name]} {100 * value:.1f}%")
         self._changed()
 
     def _changed(self) -> None:
@@ -256,11 +274,17 @@ class TrainingPlots(pg.GraphicsLayoutWidget):
         """``curve`` visible and in the accuracy legend while ``series`` has points, hidden and unlisted before."""
         shown = len(series) > 0
         curve.setVisible(shown)
-        listed = any(sample.item is curve for sample, _ in self.accuracy_legend.items)
+        self._list(curve, shown, text)
+
+    def _list(self, item: pg.PlotDataItem, shown: bool, text: str) -> None:
+        """``item`` in the accuracy legend as ``text`` while ``shown``, not listed otherwise."""
+        listed = any(sample.item is item for sample, _ in self.accuracy_legend.items)
         if shown and not listed:
-            self.accuracy_legend.addItem(curve, text)
-        elif listed and not shown:
-            self.accuracy_legend.removeItem(curve)
+            self.accuracy_legend.addItem(item, text)
+        elif shown:
+            self.accuracy_legend.getLabel(item).setText(text)
+        elif listed:
+            self.accuracy_legend.removeItem(item)
 
     def _fit_ranges(self) -> None:
         last = [series.arrays()[0][-1] for series in (self.loss, self.knn) if len(series)]

@@ -78,3 +78,25 @@ def test_pseudo_label_nmi_is_drawn_at_the_relabelling_steps_once_logged(qtbot):
     assert {"NMI of pseudo-labels and classes", "NMI of pseudo-labels and previous"} <= set(legend())
     plots.reset()
     assert not any(text.startswith("NMI") for text in legend())
+
+
+def test_a_text_runs_own_score_is_the_curve_with_its_random_vectors_and_no_pixel_baseline(qtbot):
+    from engine import events
+
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    legend = lambda: [label.text for _, label in plots.accuracy_legend.items]  # noqa: E731
+    assert not any(text.startswith(("raw pixels", "random")) for text in legend())  # no baseline known yet
+    baselines = {"random": {"attribute_neighbours": 0.187}}
+    for step, score in ((100, 0.5), (200, 0.8)):
+        plots.on_event(events.Eval(step, {"attribute_neighbours": score, "analogy_acc": 0.1}, baselines))
+    plots._draw()
+    assert list(plots.knn_curve.getData()[1]) == pytest.approx([50.0, 80.0])
+    assert plots.baseline_lines["random"].value() == pytest.approx(18.7)
+    assert not plots.baseline_lines["raw"].isVisible()
+    assert {"attribute-neighbour score", "random vectors 18.7%"} <= set(legend())
+    assert not any(text.startswith(("raw pixels", "kNN", "random network")) for text in legend())
+    plots.reset()  # the next run's images: kNN beside both pixel baselines again
+    plots.on_event(events.Eval(0, {"knn": 0.3}, {"raw": {"knn": 0.2}, "random": {"knn": 0.25}}))
+    assert {"kNN (online)", "raw pixels 20.0%", "random network 25.0%"} <= set(legend())
+    assert not any(text.startswith(("attribute", "random vectors")) for text in legend())
