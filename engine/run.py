@@ -176,7 +176,7 @@ class RunControl:
         if self.metrics is None or self.step == 0:
             return
         try:
-            self._save()
+            self._checkpoint()
         except Exception as e:  # noqa: BLE001  (the first error is the one to report)
             self.on_event(events.Warning(f"could not write a checkpoint after the failure: {e}"))
         self.metrics.close()
@@ -220,7 +220,7 @@ class RunControl:
         finally:  # steps since the last event reach the plots, even when the run fails
             if pending.steps:
                 self._emit_steps(pending)
-        self._save()
+        self._checkpoint()
         reason = "stopped" if self._stop.is_set() else "completed"
         scores = self._final_eval() if cfg.final_eval and self.evaluable and reason == "completed" else {}
         self.metrics.close()
@@ -232,11 +232,20 @@ class RunControl:
         self.metrics.flush()
         self.on_event(event)
 
+    def _checkpoint(self) -> None:
+        """The checkpoint, in a run folder written again first if it was deleted mid-run (warned): its settings
+        and curves come back from this process, so the run loses nothing."""
+        if (restored := self.folder.restore(self.metrics)) is not None:
+            self.metrics = restored
+            self.on_event(events.Warning(f"the run folder {self.run_dir} was deleted at step {self.step}: written "
+                                         "again with its settings and curves; training goes on"))
+        self._save()
+
     def _save_periodic(self) -> None:
         """A periodic checkpoint that cannot be written (disk full, folder gone read-only) leaves the previous one in
         place and training goes on, warned; the final checkpoint's failure fails the run."""
         try:
-            self._save()
+            self._checkpoint()
         except OSError as e:
             self.on_event(events.Warning(f"could not write the checkpoint at step {self.step} "
                                          f"({e.strerror or e}): the previous one is kept and training goes on"))

@@ -49,6 +49,7 @@ class RunFolder:
         self.run_json = self.path / RUN_JSON
         self.metrics = self.path / METRICS
         self.checkpoint = self.path / CHECKPOINT
+        self._info: dict[str, Any] | None = None  # run.json as this process wrote it
 
     def __repr__(self) -> str:
         return f"RunFolder({str(self.path)!r})"
@@ -71,6 +72,19 @@ class RunFolder:
     def write_info(self, info: dict[str, Any]) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
         write_atomically(self.run_json, json.dumps(info, indent=2))
+        self._info = info  # kept, to write the folder again should it vanish (restore)
+
+    def restore(self, log: MetricsLog) -> MetricsLog | None:
+        """A folder deleted while its run trains, written again from what the process holds: ``run.json`` as
+        written and the metrics read back from ``log``'s still-open file (closed here; the returned log replaces
+        it). None, and nothing done, while ``run.json`` is there."""
+        if self.run_json.exists():
+            return None
+        records = log.read_back()
+        log.close()
+        self.write_info(self._info)
+        write_atomically(self.metrics, records)
+        return self.open_metrics()
 
     # checkpoint
     def checkpoint_state(self) -> dict[str, Any] | None:
@@ -106,7 +120,7 @@ class RunFolder:
 
     def open_metrics(self) -> MetricsLog:
         self.path.mkdir(parents=True, exist_ok=True)
-        return MetricsLog(self.metrics.open("a", encoding="utf-8"))
+        return MetricsLog(self.metrics.open("a+", encoding="utf-8"))
 
 
 class MetricsLog:
@@ -120,6 +134,12 @@ class MetricsLog:
 
     def flush(self) -> None:
         self.file.flush()
+
+    def read_back(self) -> str:
+        """Everything written so far (appending goes on at the end): readable even after the file was deleted."""
+        self.file.flush()
+        self.file.seek(0)
+        return self.file.read()
 
     def close(self) -> None:
         self.file.close()

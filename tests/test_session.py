@@ -112,6 +112,30 @@ def test_a_full_disk_during_a_periodic_checkpoint_keeps_the_previous_one_and_tra
     assert load_checkpoint(tmp_path / "checkpoint.safetensors")[1]["step"] == writes[0]
 
 
+def test_a_run_folder_deleted_mid_run_is_written_again_with_its_settings_and_every_step(tmp_path, monkeypatch):
+    import shutil
+
+    run_dir = tmp_path / "run"
+
+    def deleted_after_the_first(path, tensors, state):
+        save_checkpoint(path, tensors, state)
+        if not deleted_after_the_first.done:
+            shutil.rmtree(run_dir)  # e.g. the user cleaning up their runs while one trains
+            deleted_after_the_first.done = True
+
+    deleted_after_the_first.done = False
+    monkeypatch.setattr(run, "save_checkpoint", deleted_after_the_first)
+    seen = []
+    cfg = config(steps=12, checkpoint_every_s=1e-9, eval_every_s=0.0, final_eval=False)
+    finished = Session(cfg, run_dir, seen.append).run()
+    warnings = [e.message for e in seen if isinstance(e, events.Warning)]
+    assert finished.reason == "completed" and len(warnings) == 1 and "was deleted at step 2" in warnings[0]
+    steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 13))  # the steps before the deletion too, read back from the open file
+    assert json.loads((run_dir / "run.json").read_text())["config"]["steps"] == 12
+    assert load_checkpoint(run_dir / "checkpoint.safetensors")[1]["step"] == 12
+
+
 def test_non_finite_losses_are_skipped_then_stop_the_run_without_poisoning_the_checkpoint(tmp_path, monkeypatch):
     real_step = SimCLR.training_step
 
