@@ -39,8 +39,10 @@ def distance_map(descriptors_a: torch.Tensor, descriptors_b: torch.Tensor, u: fl
 
 
 def heat_tile(distances: torch.Tensor) -> torch.Tensor:
-    """uint8 RGB (3, H, W) of a distance map: yellow where nearest, through red, to dark blue where farthest."""
-    near = 1 - (distances - distances.min()) / (distances.max() - distances.min()).clamp_min(1e-8)
+    """uint8 RGB (3, H, W) of a distance map: yellow at the nearest, through red, to dark blue at the median distance
+    and beyond (the far half of the image is not what one looks for)."""
+    low, median = distances.min(), distances.median()
+    near = (1 - (distances - low) / (median - low).clamp_min(1e-8)).clamp(0, 1)
     rgb = torch.stack([(near * 2).clamp(max=1), (near * 2 - 1).clamp(min=0), 0.4 * (1 - near)], dim=0)
     return (rgb * 255).round().to(torch.uint8).cpu()
 
