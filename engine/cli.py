@@ -118,7 +118,7 @@ class ConsoleReporter:
 
 
 ACCURACIES = ("knn", "probe")  # printed as percentages; the collapse monitor's scores as plain numbers
-ACCURACY_PREFIXES = ("zero_shot", "binding", "t2i_")  # a CLIP run's zero-shot scores, also percentages
+ACCURACY_PREFIXES = ("zero_shot", "binding", "t2i_", "match_")  # CLIP's zero-shot, dense correspondence: percentages
 
 
 def is_accuracy(score: str) -> bool:

@@ -7,10 +7,11 @@ from engine.losses.dino import DINOLoss
 from engine.losses.infonce import InfoNCELoss
 from engine.losses.negative_cosine import NegativeCosineSimilarity
 from engine.losses.ntxent import NTXentLoss
+from engine.losses.pixelwise_contrastive import pixelwise_contrastive_loss
 from engine.losses.reconstruction import masked_l2, masked_patch_mse, patch_stats
 from engine.losses.sinkhorn import sinkhorn
 from engine.losses.swav import SwAVLoss
 
 __all__ = ["BarlowTwinsLoss", "DINOLoss", "InfoNCELoss", "NTXentLoss", "NegativeCosineSimilarity", "SwAVLoss",
            "adversarial_losses", "cpc_infonce", "masked_l2", "masked_patch_mse", "patch_stats",
-           "rebalanced_cross_entropy", "rebalancing_weights", "sinkhorn"]
+           "pixelwise_contrastive_loss", "rebalanced_cross_entropy", "rebalancing_weights", "sinkhorn"]

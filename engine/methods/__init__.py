@@ -8,6 +8,7 @@ from engine.methods import (  # noqa: F401  (importing a method's module registe
     cpc,
     deepcluster,
     denoising_ae,
+    dense_descriptors,
     dino,
     exemplar,
     jigsaw,
