@@ -66,7 +66,7 @@ def main() -> None:
     parser.add_argument("--size", default="1280x800")
     parser.add_argument("--method", default="simclr")
     parser.add_argument("--dataset", default="shapes")
-    parser.add_argument("--backbone", default="convnet")
+    parser.add_argument("--backbone", default="", help="default: the method's (MAE: vit-tiny), else convnet")
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--set", action="append", default=[], metavar="GROUP.NAME=VALUE")
     parser.add_argument("--tabs", nargs="+", choices=[t[:-5] for t in TABS],
@@ -98,8 +98,8 @@ def main() -> None:
             app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
             time.sleep(0.02)
 
-    run = {"method": args.method, "dataset": args.dataset, "backbone": args.backbone, "steps": args.steps,
-           "minutes": 0.0, "eval_every_s": 5.0, "preview_every_s": 2.0, **parse_settings(args.set)}
+    run = {"method": args.method, "dataset": args.dataset, **({"backbone": args.backbone} if args.backbone else {}),
+           "steps": args.steps, "minutes": 0.0, "eval_every_s": 5.0, "preview_every_s": 2.0, **parse_settings(args.set)}
     window = MainWindow()
     window.apply_preset(Preset(run))
     window.resize(width, height)
