@@ -7,6 +7,7 @@ import itertools
 
 import pytest
 import torch
+from test_video_colorization import config
 
 from engine.cli import main
 from engine.run import load_run, make_session
@@ -19,7 +20,6 @@ from engine.video.tracking import (
     track,
     track_clip,
 )
-from test_video_colorization import config
 
 
 def g(seed: int) -> torch.Generator:
@@ -122,7 +122,7 @@ def test_main_track_prints_j_beside_the_baselines_and_writes_a_strip(trained_run
 
     assert main(["track", str(trained_run), "--out", str(tmp_path / "strip.png")]) == 0
     out = capsys.readouterr().out
-    for name in ("model", "copy", "random", "raw"):
+    for name in ("model", "copy", "random", "raw", "raw_lightness"):
         assert f"\n  {name}" in out
     assert "mean J" in out
     strip = Image.open(tmp_path / "strip.png")
@@ -135,4 +135,5 @@ def test_main_track_refuses_an_image_run_in_one_sentence(tiny_run, tmp_path, cap
     image_run = tmp_path / "image"
     make_session(RunConfig(**{**tiny_run, "steps": 2, "eval_every_s": 0.0, "preview_every_s": 0.0}), image_run).run()
     assert main(["track", str(image_run)]) == 2
-    assert capsys.readouterr().err.strip() == "error: simclr is not a video method: track needs a video_colorization run"
+    expected = "error: simclr is not a video method: track needs a video_colorization run"
+    assert capsys.readouterr().err.strip() == expected

@@ -84,7 +84,8 @@ def test_instance_masks_and_keypoints_follow_the_drawn_shapes(clips):
     assert inside.all()
     centre = truth.keypoints[:, :, ::2].round().long()  # an unoccluded centre lies on its own object (most shapes)
     n, t, o = centre.shape[:3]
-    hit = truth.instances[torch.arange(n)[:, None, None], torch.arange(t)[None, :, None], centre[..., 1], centre[..., 0]]
+    clip, frame = torch.arange(n)[:, None, None], torch.arange(t)[None, :, None]
+    hit = truth.instances[clip, frame, centre[..., 1], centre[..., 0]]
     assert (hit == torch.arange(1, o + 1)).float().mean() > 0.6
 
 

@@ -197,7 +197,8 @@ def read_video(path: Path, size: int) -> torch.Tensor:
         raise DatasetUnavailable(NO_DECODER) from None
     try:
         with av.open(str(path)) as container:
-            frames = [torch.from_numpy(f.to_ndarray(format="rgb24")).permute(2, 0, 1) for f in container.decode(video=0)]
+            frames = [torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1)
+                      for frame in container.decode(video=0)]
     except (av.FFmpegError, ValueError, IndexError) as e:
         raise ImageRejected(f"cannot decode the video ({e})") from None
     if not frames:

@@ -1,6 +1,7 @@
 """VideoSession: the image Session (its loop, controls, events, checkpoints and run folder, unchanged) for a video
 method, whose evaluations track held-out clips instead of running kNN: mean J and the keypoint error of the method's
-propagation beside the three baselines (the first frame copied, a random network, raw pixel colours). A video
+propagation beside the baselines (the first frame copied, a random network, raw pixel colours, and the raw lightness
+that the network sees). A video
 dataset's splits hold the frames as images, so training, previews and checkpoints are the image Session's;
 ``engine.run.make_session`` picks this class for a video method."""
 from __future__ import annotations
@@ -46,11 +47,13 @@ class VideoSession(Session):
         return evaluate_tracking(device_features, frames, self.dataset.test_truth[:n], self.method.track_settings)
 
     def tracking_baselines(self, clips: int = 0) -> dict[str, dict[str, float]]:
-        """J and keypoint error of the copy, random-network and raw-pixel baselines on the first ``clips`` clips."""
+        """J and keypoint error of the baselines on the first ``clips`` clips: the first frame copied, a random
+        network, raw pixel colours, raw lightness."""
         stride = self.image_size // self.method.features(self.dataset.test.images[:1].to(self.device)).shape[-1]
-        return {"copy": summary(self.tracked(None, clips)),
-                "random": summary(self.tracked(self.method.untrained_features(self.config.seed + 1), clips)),
-                "raw": summary(self.tracked(lambda frames: raw_pixel_features(frames, stride), clips))}
+        kinds = {"copy": None, "random": self.method.untrained_features(self.config.seed + 1),
+                 "raw": lambda frames: raw_pixel_features(frames, stride),
+                 "raw_lightness": lambda frames: raw_pixel_features(frames, stride, lightness=True)}
+        return {name: summary(self.tracked(features_of, clips)) for name, features_of in kinds.items()}
 
     def _evaluate(self) -> None:
         scores = summary(self.tracked(self.method.features, self.method.config.eval_clips))

@@ -30,8 +30,8 @@ def overlay(frame: torch.Tensor, mask: torch.Tensor, keypoints: torch.Tensor | N
     image = frame.float()
     for k in range(1, int(mask.max()) + 1):
         region = mask == k
-        inner = region.clone()
-        inner[1:-1, 1:-1] = region[1:-1, 1:-1] & region[:-2, 1:-1] & region[2:, 1:-1] & region[1:-1, :-2] & region[1:-1, 2:]
+        inner = region.clone()  # pixels whose four neighbours are in the region too
+        inner[1:-1, 1:-1] &= region[:-2, 1:-1] & region[2:, 1:-1] & region[1:-1, :-2] & region[1:-1, 2:]
         colour = OBJECT_COLOURS[k % len(OBJECT_COLOURS)][:, None]
         image[:, region] = 0.6 * image[:, region] + 0.4 * colour
         image[:, region & ~inner] = colour
@@ -79,15 +79,16 @@ def track(args: argparse.Namespace) -> int:
     stride = clips.shape[-1] // method.features(clips[0, :1].to(run.device)).shape[-1]
     kinds = {"model": lambda frames: method.features(frames.to(run.device)), "copy": None,
              "random": method.untrained_features(run.config.seed + 1),
-             "raw": lambda frames: raw_pixel_features(frames, stride)}
+             "raw": lambda frames: raw_pixel_features(frames, stride),
+             "raw_lightness": lambda frames: raw_pixel_features(frames, stride, True)}
     results = {name: evaluate_tracking(fn, clips, truth, settings) for name, fn in kinds.items()}
     print(f"Tracking {n} held-out clips of {clips.shape[1]} frames from the first frame's masks "
           f"(step {run.step:,}; radius {settings.radius}, top-k {settings.topk}, temperature {settings.temperature}, "
           f"context {settings.context}):")
-    print(f"  {'':<8}{'mean J':>8}{'keypoint error (px)':>22}")
+    print(f"  {'':<14}{'mean J':>8}{'keypoint error (px)':>22}")
     for name, tracked in results.items():
         scores = summary(tracked)
-        print(f"  {name:<8}{scores['J']:>8.3f}{scores['keypoint_px']:>22.2f}")
+        print(f"  {name:<14}{scores['J']:>8.3f}{scores['keypoint_px']:>22.2f}")
     shown = most_occluded(truth.instances, args.strip_clips)
     strip = frame_strip(clips[shown], [results["model"][i] for i in shown], truth[torch.tensor(shown)])
     Image.fromarray(strip.permute(1, 2, 0).numpy()).save(args.out)

@@ -7,7 +7,8 @@ J is the region similarity of DAVIS (Perazzi et al. 2016): the IoU of the predic
 per frame (the first, given, frame excluded; a frame where both are empty counts 1), averaged over the objects, then
 over the frames of a clip. The keypoint error is the distance in pixels from each propagated keypoint (the peak of its
 heat map) to the true one. Baselines: the first frame's mask and keypoints copied unchanged, and the same
-propagation on the features of a randomly initialised network and of raw pixel colours.
+propagation on the features of a randomly initialised network, of raw pixel colours and of the raw lightness the
+network sees.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from engine.data.color import rgb_to_lab
 from engine.video.attention import window_attention, window_copy
 
 KEYPOINT_SIGMA = 0.75  # width in feature cells of a keypoint's heat map
@@ -134,10 +136,10 @@ def copied(first_instances: torch.Tensor, first_keypoints: torch.Tensor | None, 
     return Tracked(first_instances[None].expand(frames, -1, -1).clone(), keypoints)
 
 
-def raw_pixel_features(frames: torch.Tensor, stride: int) -> torch.Tensor:
-    """(T, 3 stride^2, S / stride, S / stride): each cell's stride x stride patch of RGB colours (centred on gray), the
-    raw-pixel features."""
-    x = frames.float() / 255 - 0.5
+def raw_pixel_features(frames: torch.Tensor, stride: int, lightness: bool = False) -> torch.Tensor:
+    """(T, C stride^2, S / stride, S / stride): each cell's stride x stride patch of RGB colours (centred on gray),
+    the raw-pixel features; with ``lightness``, of the L* the network sees (scaled to [-0.5, 0.5]) instead."""
+    x = rgb_to_lab(frames.float() / 255)[:, :1] / 100 - 0.5 if lightness else frames.float() / 255 - 0.5
     grid = frames.shape[-1] // stride
     return F.unfold(x, stride, stride=stride).view(len(frames), -1, grid, grid)
 
