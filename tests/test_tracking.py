@@ -9,7 +9,6 @@ import pytest
 import torch
 from test_video_colorization import config
 
-from engine.cli import main
 from engine.run import load_run, make_session
 from engine.video.attention import dense_attention, window_attention, window_copy, window_offsets
 from engine.video.tracking import (
@@ -20,6 +19,7 @@ from engine.video.tracking import (
     track,
     track_clip,
 )
+from main import main  # the entry point: track runs headless
 
 
 def g(seed: int) -> torch.Generator:
