@@ -122,7 +122,7 @@ def test_main_track_prints_j_beside_the_baselines_and_writes_a_strip(trained_run
 
     assert main(["track", str(trained_run), "--out", str(tmp_path / "strip.png")]) == 0
     out = capsys.readouterr().out
-    for name in ("model", "copy", "random", "raw", "raw_lightness"):
+    for name in ("model", "copy", "random", "raw", "gray"):
         assert f"\n  {name}" in out
     assert "mean J" in out
     strip = Image.open(tmp_path / "strip.png")
