@@ -124,7 +124,7 @@ def test_main_track_prints_j_beside_the_baselines_and_writes_a_strip(trained_run
     out = capsys.readouterr().out
     for name in ("model", "copy", "random", "raw", "gray"):
         assert f"\n  {name}" in out
-    assert "mean J" in out
+    assert "mean J" in out and "J per frame" in out and "J per clip" in out
     strip = Image.open(tmp_path / "strip.png")
     assert strip.size == (4 * 32 * 3, (2 * 2 * 32 + 2) * 3)  # 4 of 8 frames; 2 clips, 2 rows each, 2 px apart
 

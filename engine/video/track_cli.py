@@ -89,6 +89,10 @@ def track(args: argparse.Namespace) -> int:
     for name, tracked in results.items():
         scores = summary(tracked)
         print(f"  {name:<8}{scores['J']:>8.3f}{scores['keypoint_px']:>22.2f}")
+    model = results["model"]
+    per_frame = torch.stack([t.j_per_frame for t in model]).mean(0)[1:]
+    print("  model's J per frame (1..T-1, mean over clips): " + " ".join(f"{j:.2f}" for j in per_frame.tolist()))
+    print("  model's J per clip: " + " ".join(f"{t.j:.2f}" for t in model))
     shown = most_occluded(truth.instances, args.strip_clips)
     strip = frame_strip(clips[shown], [results["model"][i] for i in shown], truth[torch.tensor(shown)])
     Image.fromarray(strip.permute(1, 2, 0).numpy()).save(args.out)
