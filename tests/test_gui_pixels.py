@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from engine.run import RunConfig, make_session
-from gui.pixels_view import A, B, DESC_A, HEAT, HINT
+from gui.pixels_view import DESC_A, HEAT, HINT, A, B
 
 WAIT_MS = 30_000
 DENSE = {"dataset": "shapes", "dataset_options": {"train_size": 64, "test_size": 16, "image_size": 16},
