@@ -1,5 +1,5 @@
-"""Headless commands: ``main.py train``, ``main.py eval RUN_DIR``, ``main.py attention RUN_DIR`` and ``main.py
-zero-shot RUN_DIR`` (engine.clip_cli)."""
+"""Headless commands: ``main.py train``, ``main.py eval RUN_DIR``, ``main.py attention RUN_DIR``, ``main.py
+zero-shot RUN_DIR`` (engine.clip_cli) and ``main.py track RUN_DIR`` (engine.video.track_cli)."""
 from __future__ import annotations
 
 import argparse
@@ -16,6 +16,7 @@ from engine import events
 from engine.clip_cli import add_zero_shot_parser
 from engine.errors import CheckpointError, DatasetUnavailable, describe
 from engine.run import RunConfig, make_session, resume_session
+from engine.video.track_cli import add_track_parser
 
 EXPECTED = (ValueError, CheckpointError, DatasetUnavailable)  # bad settings, files or data: one sentence, exit 2
 NOT_FLAGS = ("dataset_options", "method_options", "augment")  # set with --set GROUP.NAME=VALUE
@@ -287,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--image", action="append", default=[], metavar="FILE", help="an image file instead (repeatable)")
     a.set_defaults(func=attention)
     add_zero_shot_parser(sub)
+    add_track_parser(sub)
     return parser
 
 

@@ -84,11 +84,16 @@ def learning_rate(config: RunConfig, step: int, progress: float | None) -> float
 def make_session(config: RunConfig, run_dir: Path | None = None, on_event: Callable[[Any], None] | None = None,
                  resume: bool = False) -> Any:
     """The session that trains ``config``: a :class:`Session` for an image method, an
-    ``engine.text.session.TextSession`` (the same interface) for a text method."""
+    ``engine.text.session.TextSession`` (the same interface) for a text method, an ``engine.video.session.VideoSession``
+    (a Session scoring tracking instead of kNN) for a video method."""
     if METHODS[config.method].modality == "text":
         from engine.text.session import TextSession
 
         return TextSession(config, run_dir, on_event, resume)
+    if METHODS[config.method].modality == "video":
+        from engine.video.session import VideoSession
+
+        return VideoSession(config, run_dir, on_event, resume)
     return Session(config, run_dir, on_event, resume)
 
 
@@ -531,7 +536,7 @@ def load_run(run_dir: Path, device: str = "auto") -> LoadedRun:
     DatasetUnavailable with one sentence."""
     folder = RunFolder(run_dir)
     config = saved_config(folder)
-    if METHODS[config.method].modality != "image":
+    if METHODS[config.method].modality == "text":
         raise ValueError(f"{folder.path.name} is a {config.method} run on text, not images: the Words panel and "
                          "main.py eval explore it")
     tensors, state = load_checkpoint(folder.checkpoint)

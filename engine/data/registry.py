@@ -33,7 +33,7 @@ def register_dataset(name: str, config: type, description: str, modality: str = 
 
 def dataset_sources() -> dict[str, DatasetSource]:
     """All registered sources; the built-in ones register on first use."""
-    from engine.data import folder, shapes, single_image, standard  # noqa: F401
+    from engine.data import folder, shapes, shapes_video, single_image, standard  # noqa: F401
     from engine.text import corpora  # noqa: F401  (the text sources: captions, text)
 
     return DATASETS

@@ -208,6 +208,21 @@ def render(scene: Scene, image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     return (image * 255).round_().clamp_(0, 255).to(torch.uint8), visible > 0.5
 
 
+def layer_coverage(scene: Scene, image_size: int) -> torch.Tensor:
+    """Anti-aliased coverage (N, 1 + D, S, S) in [0, 1] of the main shape and of each distractor slot (0 where the
+    slot is off), in drawing order: a later layer covers the earlier ones (e.g. instance masks of video frames)."""
+    grid = (torch.arange(image_size) + 0.5) / image_size
+    x, y = grid.view(1, 1, -1), grid.view(1, -1, 1)
+    layers = torch.zeros(len(scene), 1 + scene.distractor_on.shape[1], image_size, image_size)
+    layers[:, 0] = _coverage(scene.shape, scene.center, scene.radius, scene.angle, x, y, image_size)
+    for slot in range(scene.distractor_on.shape[1]):
+        on = scene.distractor_on[:, slot]
+        layers[on, 1 + slot] = _coverage(scene.distractor_shape[on, slot], scene.distractor_center[on, slot],
+                                         scene.distractor_radius[on, slot], scene.distractor_angle[on, slot], x, y,
+                                         image_size)
+    return layers
+
+
 def scene_attributes(scene: Scene) -> dict[str, torch.Tensor]:
     """Per-image attributes (int64, indices into ATTRIBUTE_NAMES); size and position follow the geometry."""
     x, y = scene.center[:, 0], scene.center[:, 1]

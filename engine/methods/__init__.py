@@ -21,6 +21,7 @@ from engine.methods import (  # noqa: F401  (importing a method's module registe
     simsiam,
     split_brain,
     swav,
+    video_colorization,
 )
 from engine.methods.base import METHODS, Method, StepOutput, Tiles
 from engine.text import masked_lm, word2vec  # noqa: F401  (the text methods register here too)
