@@ -4,7 +4,8 @@ For a ``dense_descriptors`` run (Florence, Manuelli & Tedrake 2018, "Dense Objec
 images, a test image's two warped views (the true correspondence known) or two test images, and their descriptor
 images as RGB (the first three principal components, fitted over both); a click on a pixel of A shows the distance
 of its descriptor to every pixel of B as a heat map and marks the best match (the nearest descriptor), beside the
-true location when B is a warp of A. A video run's tracking view is :class:`gui.tracking_view.TrackingView`.
+true location when B is a warp of A. For a ``video_colorization`` run, the tracking view
+(:class:`gui.tracking_view.TrackingView`).
 
 The network comes as the image explorer's does (``gui.snapshots``: the live run's copy between two steps, or a saved
 run's checkpoint); descriptor images and distance maps are computed in background jobs, the GUI thread only draws.
@@ -33,6 +34,7 @@ from gui.image_panes import ImagePanes
 from gui.jobs import BackgroundJob
 from gui.snapshots import LiveSource, SavedSource
 from gui.theme import Style
+from gui.tracking_view import TrackingView
 
 DESCRIPTORS, TRACKING = "dense_descriptors", "video_colorization"
 HINT = ("The Pixels panel explores pixel-level methods: train or open a dense_descriptors run (click a pixel, see "
@@ -215,7 +217,8 @@ class PixelsView(QWidget):
         self.hint = QLabel(HINT)
         self.hint.setWordWrap(True)
         self.descriptors = DescriptorExplorer()
-        self.views = {DESCRIPTORS: self.descriptors}
+        self.tracking = TrackingView()
+        self.views = {DESCRIPTORS: self.descriptors, TRACKING: self.tracking}
         self.stack = QStackedWidget()
         for widget in (self.hint, *self.views.values()):
             self.stack.addWidget(widget)
