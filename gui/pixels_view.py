@@ -119,10 +119,10 @@ class DescriptorExplorer(QWidget):
         self.snapshot_button.setToolTip("The descriptors of the network as it is now (during training too)")
         self.status = QLabel()
         self.status.setWordWrap(True)
-        self.panes = ImagePanes([["A: click a pixel", "B", "distance to the clicked pixel"],
-                                 ["descriptors of A (PCA as RGB)", "descriptors of B (PCA as RGB)"]])
-        self.panes.setToolTip("Click a pixel of A (or of its descriptor image): its distance over B, yellow where "
-                              "near; green: the best match, blue: the true location (a warp of A)")
+        self.panes = ImagePanes([["A: click a pixel", "B", "distance over B"], ["A descriptors", "B descriptors"]])
+        self.panes.setToolTip("Click a pixel of A (or of its descriptor image): its descriptor's distance over B, "
+                              "yellow where near; green: the best match, blue: the true location (a warp of A). "
+                              "Descriptor images: their first three principal components as RGB")
         bar = QHBoxLayout()
         bar.addWidget(QLabel("Test image"))
         bar.addWidget(self.index)
@@ -166,7 +166,8 @@ class DescriptorExplorer(QWidget):
             self.panes.set_image(pane, tile)
             self.panes.marks[pane].clear()
         self.panes.clear_image(HEAT)
-        self.status.setText(f"{pair.title}: click a pixel of A to see its best match in B.")
+        self.status.setText(f"{pair.title}: click a pixel of A to see its best match in B (descriptors as RGB: "
+                            "their first three principal components).")
 
     def _clicked(self, pane: int, x: int, y: int) -> None:
         if pane in (A, DESC_A):
@@ -192,10 +193,11 @@ class DescriptorExplorer(QWidget):
             found, colours = [match.truth, match.best], [TRUTH, MATCH]
         for pane in (B, DESC_B, HEAT):
             self.panes.mark(pane, found, colours)
-        text = f"Pixel {match.query} of A: best match {match.best} in B (distance {match.distances.min():.2f})"
+        text = (f"Pixel {match.query} of A: best match (green) {match.best} in B, distance "
+                f"{match.distances.min():.2f}")
         if match.truth is not None:
             off = float(np.hypot(match.best[0] - match.truth[0], match.best[1] - match.truth[1]))
-            text += f", {off:.1f} px from the true location ({match.truth[0]:.1f}, {match.truth[1]:.1f})"
+            text += f", {off:.1f} px from the true location (blue) ({match.truth[0]:.1f}, {match.truth[1]:.1f})"
         self.status.setText(text + ".")
 
     def _failed(self, error: Exception) -> None:

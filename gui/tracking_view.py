@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import describe
+from gui.eval_reports import style_plot
 from gui.image_panes import ImagePanes
 from gui.jobs import BackgroundJob
 from gui.theme import Style
@@ -142,10 +143,9 @@ class TrackingView(QWidget):
         self.panes = ImagePanes([["frame 0: click an object", "frame 0"]])
         self.panes.setToolTip("Click an object in the first frame to track it through the clip")
         self.plot = pg.PlotWidget()
-        self.plot.setLabel("bottom", "frame")
-        self.plot.setLabel("left", "J (IoU with the true mask)")
+        self.plot.setToolTip("J per frame: the IoU of the propagated and the true mask")
         self.plot.setYRange(0, 1.05)
-        self.legend = self.plot.addLegend(offset=(-10, -10))
+        self.legend = self.plot.addLegend(offset=(10, -10))  # bottom left: below the curves' start
         self.j_curve = self.plot.plot([], [], name="propagated", symbol="o")
         self.copy_curve = self.plot.plot([], [], name="first frame copied", symbol="t")
         self.cursor = pg.InfiniteLine(0, movable=False)
@@ -161,7 +161,7 @@ class TrackingView(QWidget):
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.panes)
         splitter.addWidget(self.plot)
-        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -280,17 +280,15 @@ class TrackingView(QWidget):
         self.style = style
         self.panes.apply_style(style)
         self.plot.setBackground(style.background)
-        for axis in ("bottom", "left"):
-            self.plot.getAxis(axis).setTextPen(style.foreground)
-            self.plot.getAxis(axis).setPen(style.foreground)
-            self.plot.getAxis(axis).label.setFont(pg.QtGui.QFont("", style.font_pt))
-        width = style.line_width
-        self.j_curve.setPen(pg.mkPen(style.color("knn"), width=width))
-        self.j_curve.setSymbolBrush(style.color("knn"))
-        self.j_curve.setSymbolSize(style.symbol_size)
-        self.copy_curve.setPen(pg.mkPen(style.color("raw"), width=width, style=Qt.PenStyle.DashLine))
-        self.copy_curve.setSymbolBrush(style.color("raw"))
-        self.copy_curve.setSymbolSize(style.symbol_size)
+        style_plot(self.plot.getPlotItem(), style, "frame", "J")
+        for curve, role, line in ((self.j_curve, "knn", Qt.PenStyle.SolidLine),
+                                  (self.copy_curve, "raw", Qt.PenStyle.DashLine)):
+            curve.setPen(pg.mkPen(style.color(role), width=style.line_width, style=line))
+            curve.setSymbolBrush(style.color(role))
+            curve.setSymbolSize(style.symbol_size)
         self.cursor.setPen(pg.mkPen(style.foreground, width=1))
         self.legend.setLabelTextColor(style.foreground)
         self.legend.setLabelTextSize(f"{style.font_pt}pt")
+        for _, label in self.legend.items:
+            label.setText(label.text)  # the two calls above set defaults that only the next setText applies
+        self.legend.setBrush(pg.mkBrush(style.background.red(), style.background.green(), style.background.blue(), 200))
