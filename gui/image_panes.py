@@ -58,10 +58,10 @@ class ImagePanes(pg.GraphicsLayoutWidget):
         self.titles[pane].setText(title, color=self.style.foreground, size=f"{self.style.font_pt}pt")
 
     def mark(self, pane: int, points: list[tuple[float, float]], colours: list[str], symbol: str = "o") -> None:
-        """Markers on the pixels (x, y) of ``pane`` (replacing its previous ones)."""
-        size = 1.6 * self.style.symbol_size
-        self.marks[pane].setData([{"pos": (x + 0.5, y + 0.5), "brush": pg.mkBrush(colour), "symbol": symbol,
-                                   "pen": pg.mkPen("k", width=1.5), "size": size}
+        """Rings on the pixels (x, y) of ``pane`` (replacing its previous ones): the pixel itself stays visible."""
+        self.marks[pane].setData([{"pos": (x + 0.5, y + 0.5), "brush": None, "symbol": symbol,
+                                   "pen": pg.mkPen(colour, width=self.style.line_width + 1.5),
+                                   "size": 1.6 * self.style.symbol_size}
                                   for (x, y), colour in zip(points, colours)])
 
     def marked(self, pane: int) -> list[tuple[int, int]]:

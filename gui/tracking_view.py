@@ -145,7 +145,7 @@ class TrackingView(QWidget):
         self.plot = pg.PlotWidget()
         self.plot.setToolTip("J per frame: the IoU of the propagated and the true mask")
         self.plot.setYRange(0, 1.05)
-        self.legend = self.plot.addLegend(offset=(10, -10))  # bottom left: below the curves' start
+        self.legend = self.plot.addLegend(offset=(-10, 10))  # top right: J falls as the clip goes on
         self.j_curve = self.plot.plot([], [], name="propagated", symbol="o")
         self.copy_curve = self.plot.plot([], [], name="first frame copied", symbol="t")
         self.cursor = pg.InfiniteLine(0, movable=False)
