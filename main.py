@@ -1,4 +1,4 @@
-"""Pretext: ``python main.py`` opens the window; ``python main.py train|eval|attention ...`` runs headless."""
+"""Pretext: ``python main.py`` opens the window; ``python main.py train|eval|attention|track ...`` runs headless."""
 from __future__ import annotations
 
 import os
@@ -11,7 +11,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in ("train", "eval", "attention"):
+    if argv and argv[0] in ("train", "eval", "attention", "track"):
         from engine.cli import main as cli_main
 
         return cli_main(argv)

@@ -63,7 +63,7 @@ def main() -> None:
              "", "| features | mean J | keypoint error (px) |", "| --- | ---: | ---: |"]
     rows = [("video colorization", final.scores), ("first frame copied", final.baselines["copy"]),
             ("random network", final.baselines["random"]), ("raw pixel colours", final.baselines["raw"]),
-            ("raw lightness (the network's input)", final.baselines["raw_lightness"])]
+            ("raw lightness (the network's input)", final.baselines["gray"])]
     lines += [f"| {name} | {s['J']:.3f} | {s['keypoint_px']:.2f} |" for name, s in rows]
     text = "\n".join(lines)
     print(text)

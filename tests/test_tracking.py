@@ -9,7 +9,6 @@ import pytest
 import torch
 from test_video_colorization import config
 
-from engine.cli import main
 from engine.run import load_run, make_session
 from engine.video.attention import dense_attention, window_attention, window_copy, window_offsets
 from engine.video.tracking import (
@@ -20,6 +19,7 @@ from engine.video.tracking import (
     track,
     track_clip,
 )
+from main import main  # the entry point: track runs headless
 
 
 def g(seed: int) -> torch.Generator:
@@ -122,9 +122,9 @@ def test_main_track_prints_j_beside_the_baselines_and_writes_a_strip(trained_run
 
     assert main(["track", str(trained_run), "--out", str(tmp_path / "strip.png")]) == 0
     out = capsys.readouterr().out
-    for name in ("model", "copy", "random", "raw", "raw_lightness"):
+    for name in ("model", "copy", "random", "raw", "gray"):
         assert f"\n  {name}" in out
-    assert "mean J" in out
+    assert "mean J" in out and "J per frame" in out and "J per clip" in out
     strip = Image.open(tmp_path / "strip.png")
     assert strip.size == (4 * 32 * 3, (2 * 2 * 32 + 2) * 3)  # 4 of 8 frames; 2 clips, 2 rows each, 2 px apart
 

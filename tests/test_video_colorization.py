@@ -99,7 +99,7 @@ def test_training_lowers_the_loss_and_evaluations_report_j_beside_three_baseline
     evals = [e for e in seen if isinstance(e, events.Eval)]
     assert len(evals) >= 2 and evals[-1].final
     for e in evals:
-        assert set(e.baselines) == {"copy", "random", "raw", "raw_lightness"} and 0 <= e.scores["J"] <= 1
+        assert set(e.baselines) == {"copy", "random", "raw", "gray"} and 0 <= e.scores["J"] <= 1
         assert all(0 <= s["J"] <= 1 and s["keypoint_px"] >= 0 for s in e.baselines.values())
     preview = [e for e in seen if isinstance(e, events.Preview)][-1].tiles
     assert len(preview.rows) == 3 and all(len(row) == 4 for row in preview.rows)

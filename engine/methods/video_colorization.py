@@ -68,7 +68,7 @@ class VideoColorizationConfig:
     window_radius: int = param(3, "Training: each target cell attends to the reference cells within this many cells "
                                   "(a (2r+1)^2 window) per reference frame", low=1, high=16)
     embedding_dim: int = param(64, "Dimensions of the per-cell embedding", low=4, high=512)
-    track_radius: int = param(4, "Tracking: the attention window's radius in cells", low=1, high=32)
+    track_radius: int = param(3, "Tracking: the attention window's radius in cells", low=1, high=32)
     track_topk: int = param(10, "Tracking: the largest attention weights kept per cell (0: all)", low=0, high=10_000)
     track_temperature: float = param(0.1, "Tracking: softmax temperature of the cosine similarities", low=0.001,
                                      high=10.0)
@@ -96,8 +96,7 @@ class VideoColorization(Method):
     paper = "Vondrick et al. 2018, Tracking Emerges by Colorizing Videos"
     Config = VideoColorizationConfig
     modality = "video"
-    train_defaults = {"batch_size": 32, "warmup_steps": 20, "eval_every_s": 60.0}
-    centred_embedder = True
+    train_defaults = {"batch_size": 16, "warmup_steps": 20, "eval_every_s": 60.0}
 
     def __init__(self, backbone, config: VideoColorizationConfig, augment):
         super().__init__(backbone, config, augment)

@@ -52,7 +52,7 @@ class VideoSession(Session):
         stride = self.image_size // self.method.features(self.dataset.test.images[:1].to(self.device)).shape[-1]
         kinds = {"copy": None, "random": self.method.untrained_features(self.config.seed + 1),
                  "raw": lambda frames: raw_pixel_features(frames, stride),
-                 "raw_lightness": lambda frames: raw_pixel_features(frames, stride, lightness=True)}
+                 "gray": lambda frames: raw_pixel_features(frames, stride, lightness=True)}
         return {name: summary(self.tracked(features_of, clips)) for name, features_of in kinds.items()}
 
     def _evaluate(self) -> None:

@@ -80,15 +80,19 @@ def track(args: argparse.Namespace) -> int:
     kinds = {"model": lambda frames: method.features(frames.to(run.device)), "copy": None,
              "random": method.untrained_features(run.config.seed + 1),
              "raw": lambda frames: raw_pixel_features(frames, stride),
-             "raw_lightness": lambda frames: raw_pixel_features(frames, stride, True)}
+             "gray": lambda frames: raw_pixel_features(frames, stride, True)}
     results = {name: evaluate_tracking(fn, clips, truth, settings) for name, fn in kinds.items()}
     print(f"Tracking {n} held-out clips of {clips.shape[1]} frames from the first frame's masks "
           f"(step {run.step:,}; radius {settings.radius}, top-k {settings.topk}, temperature {settings.temperature}, "
           f"context {settings.context}):")
-    print(f"  {'':<14}{'mean J':>8}{'keypoint error (px)':>22}")
+    print(f"  {'':<8}{'mean J':>8}{'keypoint error (px)':>22}")
     for name, tracked in results.items():
         scores = summary(tracked)
-        print(f"  {name:<14}{scores['J']:>8.3f}{scores['keypoint_px']:>22.2f}")
+        print(f"  {name:<8}{scores['J']:>8.3f}{scores['keypoint_px']:>22.2f}")
+    model = results["model"]
+    per_frame = torch.stack([t.j_per_frame for t in model]).mean(0)[1:]
+    print("  model's J per frame (1..T-1, mean over clips): " + " ".join(f"{j:.2f}" for j in per_frame.tolist()))
+    print("  model's J per clip: " + " ".join(f"{t.j:.2f}" for t in model))
     shown = most_occluded(truth.instances, args.strip_clips)
     strip = frame_strip(clips[shown], [results["model"][i] for i in shown], truth[torch.tensor(shown)])
     Image.fromarray(strip.permute(1, 2, 0).numpy()).save(args.out)

@@ -26,9 +26,9 @@ KEYPOINT_SIGMA = 0.75  # width in feature cells of a keypoint's heat map
 
 @dataclass(frozen=True)
 class TrackSettings:
-    radius: int = 4  # window, in feature cells
+    radius: int = 3  # window, in feature cells
     topk: int = 10  # 0: all
-    temperature: float = 0.05
+    temperature: float = 0.1
     context: int = 3  # previous frames attended to, besides the first
 
 
