@@ -16,6 +16,13 @@ For a text method, the word map:
 
     xvfb-run -s "-screen 0 1920x1080x24" .venv/bin/python bench/screenshots.py --method word2vec \\
         --dataset captions --steps 3000 --tabs preview words --query red --hover blue --out /tmp/shots
+
+For a pixel-level method, the Pixels panel after a simulated click: dense_descriptors' distance heat map of the
+clicked pixel (``--click X,Y`` in the run's pixels; default the middle of the object), video_colorization's tracked
+object (the first object of the first clip, shown at its middle frame):
+
+    xvfb-run -s "-screen 0 1920x1080x24" .venv/bin/python bench/screenshots.py --method dense_descriptors \
+        --steps 60 --set dataset.train_size=1500 --set dataset.test_size=300 --tabs pixels --out /tmp/shots
 """
 from __future__ import annotations
 
@@ -26,7 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-TABS = ("preview_dock", "attention_dock", "explorer_dock", "evaluation_dock", "clip_dock", "words_dock")
+TABS = ("preview_dock", "attention_dock", "explorer_dock", "evaluation_dock", "clip_dock", "words_dock", "pixels_dock")
+PIXEL_METHODS = ("dense_descriptors", "video_colorization")
 CLIP_TABS = {"clip-similarity": 0, "clip-dropped": 2}  # the CLIP panel's tabs shot for the "clip" tab
 
 
@@ -61,6 +69,33 @@ def show_words(word_map, query: str, hover: str) -> None:
         word_map.show_hover(row)  # as the hover does (a window manager may hold the pointer elsewhere)
 
 
+def show_pixels(view, click: str, wait) -> None:
+    """A simulated click on the Pixels panel (a pixel of image A, or an object of frame 0), once its images are in."""
+    import numpy as np
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    def click_at(panes, x: int, y: int) -> None:
+        QTest.mouseClick(panes.viewport(), Qt.MouseButton.LeftButton, pos=panes.pixel_position(0, x, y))
+
+    chosen = tuple(map(int, click.split(","))) if click else None
+    if view.current is view.descriptors:
+        explorer = view.descriptors
+        wait(60, lambda: explorer.pair is not None)
+        if explorer.pair is not None:
+            seen = explorer.pair.images[0].float().sum(0) > 0  # the view's pixels inside the warped image
+            click_at(explorer.panes, *(chosen or (int(np.median(a)) for a in np.nonzero(seen.numpy())[::-1])))
+            wait(30, lambda: explorer.match is not None)
+    elif view.current is view.tracking:
+        tracking = view.tracking
+        wait(60, lambda: tracking.clip is not None)
+        if tracking.clip is not None and tracking.clip.instances is not None:
+            ys, xs = np.nonzero((tracking.clip.instances[0] == 1).numpy())
+            click_at(tracking.panes, *(chosen or (int(xs[len(xs) // 2]), int(ys[len(ys) // 2]))))
+            wait(60, lambda: tracking.tracking is not None)
+            tracking.slider.setValue(tracking.slider.maximum() // 2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", default="1280x800")
@@ -75,11 +110,12 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", choices=("normal", "presenter"), default=["normal", "presenter"])
     parser.add_argument("--query", default="", help="words tab: a word or analogy typed into the word map")
     parser.add_argument("--hover", default="", help="words tab: the word whose point the mouse rests on")
+    parser.add_argument("--click", default="", help="pixels tab: the pixel X,Y clicked (default: on the object)")
     parser.add_argument("--out", type=Path, default=Path("/tmp/pretext-shots"))
     args = parser.parse_args()
     text = args.method in ("word2vec", "masked_lm")
     args.tabs = args.tabs or [t[:-5] for t in TABS if (t != "clip_dock" or args.method == "clip")
-                              and (t != "words_dock" or text)]
+                              and (t != "words_dock" or text) and (t != "pixels_dock" or args.method in PIXEL_METHODS)]
     width, height = map(int, args.size.split("x"))
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -115,6 +151,9 @@ def main() -> None:
             wait(25 if tab in ("explorer", "words") and mode == "normal" else 3)  # the first view: PCA, then UMAP
             if tab == "words":
                 show_words(window.word_map, args.query, args.hover)
+                wait(1)
+            if tab == "pixels":
+                show_pixels(window.pixels_view, args.click, wait)
                 wait(1)
             shots = {tab: None} if tab != "clip" else CLIP_TABS
             for name, index in shots.items():

@@ -35,6 +35,7 @@ from gui.explorer import Explorer
 from gui.garbage import collect_on_gui_thread, freeze_what_is_loaded
 from gui.health_view import HealthView
 from gui.history import RunHistory, load_history
+from gui.pixels_view import PixelsView
 from gui.plots import TrainingPlots
 from gui.presets import ASSETS, Preset, View, load_preset, save_preset
 from gui.preview import PreviewGrid
@@ -101,12 +102,16 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.evaluation_dock, self.words_dock)
         self.words_dock.visibilityChanged.connect(self.word_map.set_shown)
         self.explorer.widen_when_shown(self.words_dock)
+        self.pixels_view = PixelsView(lambda: self.worker)  # a pixel-level run: descriptor matches, tracking
+        self.pixels_dock = self._dock("Pixels", self.pixels_view, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.preview_dock, self.pixels_dock)  # beside the preview: its images need the height
+        self.pixels_dock.visibilityChanged.connect(self.pixels_view.set_shown)
         self.preview_dock.raise_()
         self.status = RunStatusBar()
         self.setStatusBar(self.status)
         # every view takes the engine events it shows through its on_event, in this order
         self.event_views = (self.plots, self.status, self.preview, self.attention_view, self.health_view,
-                            self.explorer, self.clip_view, self.word_map)
+                            self.explorer, self.clip_view, self.word_map, self.pixels_view)
         self.previewer = AugmentPreviewer(self)
         self._build_actions()
 
@@ -167,7 +172,7 @@ class MainWindow(QMainWindow):
         for dock, key in ((self.setup_dock, "Ctrl+1"), (self.preview_dock, "Ctrl+2"),
                           (self.attention_dock, "Ctrl+Shift+A"), (self.health_dock, "Ctrl+Shift+H"),
                           (self.explorer_dock, "Ctrl+3"), (self.evaluation_dock, "Ctrl+4"),
-                          (self.clip_dock, "Ctrl+5"), (self.words_dock, "Ctrl+6")):
+                          (self.clip_dock, "Ctrl+5"), (self.words_dock, "Ctrl+6"), (self.pixels_dock, "Ctrl+7")):
             action = self._action(view, f"{dock.windowTitle()} Panel", lambda _=False, d=dock: self.show_or_hide(d),
                                   (key,))
             action.setCheckable(True)  # checked: on screen (a tab behind another is not)
@@ -379,6 +384,7 @@ class MainWindow(QMainWindow):
         self.explorer.show_run(history.run_dir)
         self.clip_view.show_run(history.run_dir)
         self.word_map.show_run(history.run_dir, history.config)
+        self.pixels_view.show_run(history.run_dir, history.config)
         config = dict(history.config)
         if config.get("device") not in ("auto", *self.catalog.devices):
             config.pop("device", None)  # trained elsewhere (on a GPU): keep this machine's choice
@@ -463,6 +469,7 @@ class MainWindow(QMainWindow):
         self.explorer.apply_style(style)
         self.clip_view.apply_style(style)
         self.word_map.apply_style(style)
+        self.pixels_view.apply_style(style)
         self.toolbar.setIconSize(QSize(32, 32) if style.presenter else QSize(20, 20))
 
     def _arrange_for_presenter(self, on: bool) -> None:
