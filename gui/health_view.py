@@ -35,8 +35,8 @@ class HealthView(QWidget):
         self.banner.setWordWrap(True)
         self.banner.setVisible(False)
         self.banner.setContentsMargins(8, 6, 8, 6)
-        self.no_images = QLabel("The collapse monitor reads image embeddings: a text run has none (its word-vector "
-                                "scores are on the accuracy plot).")
+        self.no_images = QLabel("The collapse monitor reads the embeddings of single images: a text or video run "
+                                "has none (its own scores are on the accuracy plot).")
         self.no_images.setWordWrap(True)
         self.no_images.setContentsMargins(8, 6, 8, 6)
         self.no_images.setVisible(False)
@@ -78,7 +78,10 @@ class HealthView(QWidget):
                     self.reset()
                 self.run_dir = event.run_dir
                 self.clear_warning()
-                self.show_plots(event.unit == "images")
+                from engine.methods import METHODS
+
+                method = METHODS.get(event.config.get("method", ""))
+                self.show_plots(method is None or method.modality == "image")
             case events.Eval(final=False):
                 self.add_scores(event.step, event.scores)
             case events.Collapsed():
@@ -105,7 +108,7 @@ class HealthView(QWidget):
                 self.add_scores(record["step"], record["eval"])
 
     def show_plots(self, shown: bool) -> None:
-        """The four plots for an image run; for a text run, the sentence that says why there are none."""
+        """The four plots for an image run; for a text or video run, the sentence that says why there are none."""
         self.graphs.setVisible(shown)
         self.no_images.setVisible(not shown)
 

@@ -28,8 +28,10 @@ HEADLINES = {
     "knn": ("kNN (online)", {"raw": "raw pixels", "random": "random network"}),
     "attribute_neighbours": ("attribute-neighbour score", {"random": "random vectors"}),
     "analogy_acc": ("analogies right", {"random": "random vectors"}),
+    "J": ("mean J, tracking held-out clips", {"copy": "first frame copied", "random": "random network",
+                                              "raw": "raw colours", "gray": "raw lightness"}),
 }
-BASELINES = HEADLINES["knn"][1]
+BASELINES = list(dict.fromkeys(name for _, names in HEADLINES.values() for name in names))
 LEGEND_TWO_COLUMNS_PX = 420  # narrower (at the normal font size; scaled with it): the legends in one column
 # step logs in [0, 1] drawn in percent on the accuracy plot, each listed in the legend once logged: name -> text
 SCORE_LOGS = {"nmi_labels": "NMI of pseudo-labels and classes", "nmi_previous": "NMI of pseudo-labels and previous"}

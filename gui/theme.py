@@ -15,6 +15,8 @@ COLORS = {
     "knn": ("#2ECC9A", "#009E73"),
     "raw": ("#F07C3A", "#D55E00"),
     "random": ("#E39BC4", "#CC79A7"),
+    "copy": ("#9A9A9A", "#6E6E6E"),  # tracking's baselines: the first frame's mask copied, the raw lightness
+    "gray": ("#D8C8A0", "#8C7A4C"),
     "final": ("#F0E442", "#000000"),
     "pretext": ("#B9B9B9", "#5A5A5A"),  # the pretext task's own accuracy on training batches
     "nmi": ("#A99CF0", "#5B45B8"),  # pseudo-labels' agreement (NMI) with the classes and with the previous labels

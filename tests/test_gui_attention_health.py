@@ -125,11 +125,12 @@ def test_opening_a_saved_run_draws_its_health_curves(window, qtbot, tmp_path):
     assert list(x) == [0, 10] and list(y) == [9.0, 8.0] and health.run_dir == str(run_dir)
 
 
-def test_a_text_run_says_why_it_has_no_health_plots_and_an_image_run_gets_them_back(window):
+def test_text_and_video_runs_say_why_they_have_no_health_plots_and_an_image_run_gets_them_back(window):
     health = window.health_view
-    started = dict(config={}, device="cpu", total_steps=10, dataset="captions", train_size=100, image_size=0,
-                   channels=0)
-    health.on_event(events.Started("text-run", **started, unit="words"))
+    started = dict(device="cpu", total_steps=10, dataset="captions", train_size=100, image_size=0, channels=0)
+    health.on_event(events.Started("text-run", {"method": "word2vec"}, **started, unit="words"))
     assert not health.no_images.isHidden() and health.graphs.isHidden()
-    health.on_event(events.Started("image-run", **{**started, "dataset": "shapes"}))
+    health.on_event(events.Started("video-run", {"method": "video_colorization"}, **started))
+    assert not health.no_images.isHidden() and health.graphs.isHidden()
+    health.on_event(events.Started("image-run", {"method": "simclr"}, **{**started, "dataset": "shapes"}))
     assert not health.graphs.isHidden() and health.no_images.isHidden()

@@ -100,3 +100,19 @@ def test_a_text_runs_own_score_is_the_curve_with_its_random_vectors_and_no_pixel
     plots.on_event(events.Eval(0, {"knn": 0.3}, {"raw": {"knn": 0.2}, "random": {"knn": 0.25}}))
     assert {"kNN (online)", "raw pixels 20.0%", "random network 25.0%"} <= set(legend())
     assert not any(text.startswith(("attribute", "random vectors")) for text in legend())
+
+
+def test_a_video_runs_tracking_j_is_the_curve_beside_its_four_baselines(qtbot):
+    from engine import events
+
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    legend = lambda: [label.text for _, label in plots.accuracy_legend.items]  # noqa: E731
+    baselines = {"copy": {"J": 0.25, "keypoint_px": 7.8}, "random": {"J": 0.13}, "raw": {"J": 0.69},
+                 "gray": {"J": 0.29}}
+    plots.on_event(events.Eval(100, {"J": 0.58, "keypoint_px": 5.4}, baselines))
+    plots._draw()
+    assert list(plots.knn_curve.getData()[1]) == pytest.approx([58.0])
+    assert {"mean J, tracking held-out clips", "first frame copied 25.0%", "random network 13.0%",
+            "raw colours 69.0%", "raw lightness 29.0%"} <= set(legend())
+    assert all(plots.baseline_lines[name].isVisible() for name in baselines)
