@@ -42,7 +42,7 @@ def test_start_shows_loss_points_evaluations_and_status_and_exports(window, qtbo
     wait_idle(qtbot, window)
     plots = window.plots
     assert plots.steps_received == 40 and 0 < len(plots.loss) <= plots.loss.capacity
-    assert len(plots.knn) >= 1 and all(line.isVisible() for line in plots.baseline_lines.values())
+    assert len(plots.knn) >= 1 and all(plots.baseline_lines[name].isVisible() for name in ("raw", "random"))
     assert window.status.labels["step"].text() == "step 40" and "cpu" in window.status.labels["device"].text()
     assert "step 40" in window.status.labels["checkpoint"].text() and checkpoint_step(window.run_dir) == 40
     assert window.continue_action.isEnabled() and window.start_action.isEnabled()
