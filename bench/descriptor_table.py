@@ -3,15 +3,14 @@ match lies within 2 px of the truth, for the trained network, the same network u
 pixel's colour as its descriptor), on every test image's warped pair (points on the main shape).
 
     .venv/bin/python bench/descriptor_table.py [--minutes 10 | --steps N] [--train-size 10000 --test-size 2000
-        --image-size 32] [--set NAME=VALUE ...] [--out /tmp/descriptor_table.md]
+        --image-size 32] [--set GROUP.NAME=VALUE ...] [--out /tmp/descriptor_table.md]
 
-``--set`` changes the method's settings (``--set descriptor_dim=3``); ``--every S`` also prints the online
+``--set`` changes a setting as the CLI's does (``--set method.descriptor_dim=3``); ``--every S`` also prints the online
 evaluation (256 test pairs) every S seconds of training.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -20,18 +19,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine import events  # noqa: E402
+from engine.cli import parse_settings  # noqa: E402
 from engine.run import RunConfig, Session  # noqa: E402
 
 ROWS = [("match_2px", "trained network"), ("match_2px_random", "random network (as initialised)"),
         ("match_2px_raw", "raw pixels")]
-
-
-def parse_setting(text: str) -> tuple[str, object]:
-    name, _, value = text.partition("=")
-    try:
-        return name, json.loads(value)
-    except json.JSONDecodeError:
-        return name, value
 
 
 def main() -> None:
@@ -42,11 +34,11 @@ def main() -> None:
     parser.add_argument("--test-size", type=int, default=2000)
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=0, help="images per step (0: the method's default)")
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a method setting")
+    parser.add_argument("--set", action="append", default=[], metavar="GROUP.NAME=VALUE")
     parser.add_argument("--every", type=float, default=0.0, help="seconds between online evaluations (0: none)")
     parser.add_argument("--out", type=Path, default=Path("/tmp/descriptor_table.md"))
     args = parser.parse_args()
-    options = dict(parse_setting(text) for text in args.set)
+    settings = parse_settings(args.set)
     final: dict = {}
     started = time.perf_counter()
 
@@ -63,8 +55,10 @@ def main() -> None:
             print(f"error: {event.message}", file=sys.stderr)
 
     config = RunConfig.with_method_defaults({
-        "dataset": "shapes", "method": "dense_descriptors", "method_options": options, "device": "cpu",
-        "dataset_options": {"train_size": args.train_size, "test_size": args.test_size, "image_size": args.image_size},
+        "dataset": "shapes", "method": "dense_descriptors", "method_options": settings["method_options"],
+        "device": "cpu", "augment": settings["augment"],
+        "dataset_options": {"train_size": args.train_size, "test_size": args.test_size, "image_size": args.image_size,
+                            **settings["dataset_options"]},
         "steps": args.steps, "minutes": 0.0 if args.steps else args.minutes, "eval_every_s": args.every,
         "eval_queries": 256, "preview_every_s": 0.0, "checkpoint_every_s": 0.0,
         **({"batch_size": args.batch_size} if args.batch_size else {})})
@@ -74,7 +68,8 @@ def main() -> None:
     spent = f"{args.steps} steps" if args.steps else f"{args.minutes:g} min"
     lines = [f"Dense descriptors on shapes ({args.train_size} train / {args.test_size} test images, {args.image_size} "
              f"px; budget {spent}: {steps} steps of batch {config.batch_size}, {time.perf_counter() - started:.0f} s "
-             f"in all; settings {options or 'default'})", "", "| descriptors | best match within 2 px |", "|---|---|"]
+             f"in all; settings {' '.join(args.set) or 'default'})", "",
+             "| descriptors | best match within 2 px |", "|---|---|"]
     lines += [f"| {label} | {100 * final[key]:.1f} % |" for key, label in ROWS if key in final]
     text = "\n".join(lines)
     args.out.write_text(text + "\n", encoding="utf-8")
