@@ -26,21 +26,30 @@ VIDEO = {"dataset": "shapes_video", "method": "video_colorization",
          "minutes": 0.0, "device": "cpu", "eval_every_s": 0.0, "preview_every_s": 0.0, "final_eval": False}
 
 
+def trained(tmp_path_factory, name: str, settings: dict) -> Path:
+    run_dir = tmp_path_factory.mktemp("runs") / name
+    assert make_session(RunConfig.with_method_defaults(settings), run_dir).run().reason == "completed"
+    return run_dir
+
+
+def shown(window, qtbot, run_dir: Path, view: str, ready: str):
+    """The window showing ``run_dir`` with the Pixels dock raised, once ``view`` has read its first ``ready``."""
+    window.load_run(run_dir)
+    subview = getattr(window.pixels_view, view)
+    qtbot.waitUntil(lambda: window.pixels_view.current is subview, timeout=WAIT_MS)
+    window.pixels_dock.raise_()
+    qtbot.waitUntil(lambda: getattr(subview, ready) is not None, timeout=WAIT_MS)
+    return subview
+
+
 @pytest.fixture(scope="module")
 def dense_run(tmp_path_factory) -> Path:
-    run_dir = tmp_path_factory.mktemp("runs") / "dense"
-    assert make_session(RunConfig.with_method_defaults(DENSE), run_dir).run().reason == "completed"
-    return run_dir
+    return trained(tmp_path_factory, "dense", DENSE)
 
 
 @pytest.fixture
 def descriptors(window, qtbot, dense_run):
-    """The window showing ``dense_run`` with the Pixels dock raised and the first pair described."""
-    window.load_run(dense_run)
-    qtbot.waitUntil(lambda: window.pixels_view.current is window.pixels_view.descriptors, timeout=WAIT_MS)
-    window.pixels_dock.raise_()
-    qtbot.waitUntil(lambda: window.pixels_view.descriptors.pair is not None, timeout=WAIT_MS)
-    return window.pixels_view.descriptors
+    return shown(window, qtbot, dense_run, "descriptors", "pair")
 
 
 def click(explorer, qtbot, pane: int, x: int, y: int) -> None:
@@ -90,19 +99,12 @@ def test_another_method_shows_the_sentence(window, tmp_path):
 
 @pytest.fixture(scope="module")
 def video_run(tmp_path_factory) -> Path:
-    run_dir = tmp_path_factory.mktemp("runs") / "video"
-    assert make_session(RunConfig.with_method_defaults(VIDEO), run_dir).run().reason == "completed"
-    return run_dir
+    return trained(tmp_path_factory, "video", VIDEO)
 
 
 @pytest.fixture
 def tracking(window, qtbot, video_run):
-    """The window showing ``video_run`` with the Pixels dock raised and the first clip read."""
-    window.load_run(video_run)
-    qtbot.waitUntil(lambda: window.pixels_view.current is window.pixels_view.tracking, timeout=WAIT_MS)
-    window.pixels_dock.raise_()
-    qtbot.waitUntil(lambda: window.pixels_view.tracking.clip is not None, timeout=WAIT_MS)
-    return window.pixels_view.tracking
+    return shown(window, qtbot, video_run, "tracking", "clip")
 
 
 def test_a_clicked_object_is_tracked_through_the_clip_and_can_be_played_and_scrubbed(tracking, qtbot):
