@@ -6,6 +6,7 @@ from a generator seeded per step, so a resumed run retraces an uninterrupted one
 """
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import threading
@@ -81,20 +82,19 @@ def learning_rate(config: RunConfig, step: int, progress: float | None) -> float
     return config.lr * warmup * decay
 
 
+# each modality's session class (a path: the text and video sessions import this module)
+SESSIONS = {"image": f"{__name__}.Session", "text": "engine.text.session.TextSession",
+            "video": "engine.video.session.VideoSession"}
+
+
 def make_session(config: RunConfig, run_dir: Path | None = None, on_event: Callable[[Any], None] | None = None,
                  resume: bool = False) -> Any:
     """The session that trains ``config``: a :class:`Session` for an image method, an
     ``engine.text.session.TextSession`` (the same interface) for a text method, an ``engine.video.session.VideoSession``
     (a Session scoring tracking instead of kNN) for a video method."""
-    if METHODS[config.method].modality == "text":
-        from engine.text.session import TextSession
-
-        return TextSession(config, run_dir, on_event, resume)
-    if METHODS[config.method].modality == "video":
-        from engine.video.session import VideoSession
-
-        return VideoSession(config, run_dir, on_event, resume)
-    return Session(config, run_dir, on_event, resume)
+    module, _, name = SESSIONS[METHODS[config.method].modality].rpartition(".")
+    session = getattr(importlib.import_module(module), name)
+    return session(config, run_dir, on_event, resume)
 
 
 def resume_session(run_dir: Path, on_event: Callable[[Any], None] | None = None, **overrides: Any) -> Any:
