@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from engine import events
+from engine import distributed, events
 from engine.clip_cli import add_zero_shot_parser
 from engine.errors import CheckpointError, DatasetUnavailable, describe
 from engine.run import RunConfig, make_session, resume_session
@@ -136,8 +136,22 @@ def format_scores(event: events.Eval) -> str:
     return "\n".join(text)
 
 
+def rank_reporter() -> Any:
+    """Rank 0 (or the only process) reports progress; the other processes of a torchrun run only their errors."""
+    if distributed.is_main():
+        return ConsoleReporter()
+    return lambda event: isinstance(event, events.Error) and print(f"error: {event.message}", file=sys.stderr)
+
+
 def train(args: argparse.Namespace) -> int:
-    reporter = ConsoleReporter()
+    try:
+        return train_session(args)
+    finally:
+        distributed.leave()
+
+
+def train_session(args: argparse.Namespace) -> int:
+    reporter = rank_reporter()
     try:
         if args.resume:
             overrides = {k: v for k, v in (("steps", args.steps), ("minutes", args.minutes)) if v is not None}
@@ -160,6 +174,8 @@ def train(args: argparse.Namespace) -> int:
         return 130
     if finished.reason == "failed":
         return 1
+    if not distributed.is_main():
+        return 0
     print(f"Done in {format_time(time.perf_counter() - start)}; run folder: {session.run_dir}")
     return 0
 

@@ -13,9 +13,13 @@ class CheckpointError(ValueError):
     """The file or folder is not a loadable Pretext checkpoint or run; the message says why."""
 
 
+class PeerLost(RuntimeError):
+    """Another process of a multi-process (torchrun) run died or stopped answering; the message says so."""
+
+
 def describe(error: BaseException) -> str:
     """The sentence a user sees: expected problems (bad settings, files and data: ValueError and its kin, a missing
-    dataset, a diverged run) speak for themselves; anything else names its type."""
-    if isinstance(error, (ValueError, DatasetUnavailable, FloatingPointError)):
+    dataset, a diverged run, a lost peer process) speak for themselves; anything else names its type."""
+    if isinstance(error, (ValueError, DatasetUnavailable, FloatingPointError, PeerLost)):
         return str(error)
     return f"{type(error).__name__}: {error}"

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from engine import events
+from engine import distributed, events
 from engine.build import RunConfig, build, build_optimizer
 from engine.checkpoint import (
     check_architecture,
@@ -34,7 +34,7 @@ from engine.config import from_dict, to_dict
 from engine.data import Dataset
 from engine.data.augment import Augment
 from engine.device import autocast_dtype, pick_device
-from engine.errors import describe
+from engine.errors import PeerLost, describe
 from engine.eval import collapse
 from engine.eval.layers import at_layer
 from engine.eval.probe import OnlineProbe
@@ -92,6 +92,8 @@ def make_session(config: RunConfig, run_dir: Path | None = None, on_event: Calla
     """The session that trains ``config``: a :class:`Session` for an image method, an
     ``engine.text.session.TextSession`` (the same interface) for a text method, an ``engine.video.session.VideoSession``
     (a Session scoring tracking instead of kNN) for a video method."""
+    if METHODS[config.method].modality == "text" and distributed.launched():
+        raise ValueError(f"{config.method} trains on text in one process: run it without torchrun")
     module, _, name = SESSIONS[METHODS[config.method].modality].rpartition(".")
     session = getattr(importlib.import_module(module), name)
     return session(config, run_dir, on_event, resume)
@@ -171,7 +173,8 @@ class RunControl:
             finished = self._train()
         except Exception as e:  # the message reaches the user and the run keeps what it learnt
             self.on_event(events.Error(describe(e), traceback.format_exc()))
-            self._save_after_failure()
+            if not isinstance(e, PeerLost):  # torchrun is stopping this process too: keep the last checkpoint
+                self._save_after_failure()
             finished = events.Finished(self.step, "failed")
         self.on_event(finished)
         return finished
@@ -197,17 +200,24 @@ class RunControl:
             self._evaluate()
         self._maybe_preview(force=True)
         try:
-            while (progress := self._progress()) is None or progress < 1.0:
+            while True:
                 while not self._running.wait(PAUSED_POLL_S):  # returns at once unless paused
                     self._maybe_preview(force=False)
-                if self._stop.is_set():
+                with distributed.peers_answering():  # several processes: rank 0's clock and Stop for all
+                    self.elapsed, stop = distributed.rank0_clock(self.elapsed, self._stop.is_set())
+                if stop:
+                    self._stop.set()
+                    break
+                if (progress := self._progress()) is not None and progress >= 1.0:
                     break
                 started = time.perf_counter()
-                out = self._train_step()
-                self.elapsed += time.perf_counter() - started
-                if out is None:
-                    continue
-                loss = out.loss.detach().item()
+                with distributed.peers_answering():
+                    out = self._train_step()
+                    self.elapsed += time.perf_counter() - started
+                    if out is None:
+                        continue
+                    loss = distributed.mean(out.loss.detach()).item()  # the global batch's loss
+                distributed.test_hooks(self.step, loss, self.method)
                 self.metrics.write({"step": self.step, "loss": loss, "lr": self._lr(), **out.logs})
                 pending.add(self.step, loss, out.logs, self._step_amount(out))
                 if self.elapsed - pending.since >= STEP_EVENT_INTERVAL:
@@ -239,7 +249,9 @@ class RunControl:
 
     def _checkpoint(self) -> None:
         """The checkpoint, in a run folder written again first if it was deleted mid-run (warned): its settings
-        and curves come back from this process, so the run loses nothing."""
+        and curves come back from this process, so the run loses nothing. Several processes: rank 0 alone."""
+        if not distributed.is_main():
+            return
         if (restored := self.folder.restore(self.metrics)) is not None:
             self.metrics = restored
             self.on_event(events.Warning(f"the run folder {self.run_dir} was deleted at step {self.step}: written "
@@ -306,7 +318,10 @@ class Session(RunControl):
 
     def _setup(self) -> None:
         cfg = self.config
-        self.device = pick_device(cfg.device)
+        self.device = distributed.rank_device(pick_device(cfg.device))
+        distributed.join(self.device)
+        if distributed.world_size() > 1:
+            distributed.local_batch(cfg.batch_size)  # refuses a batch the processes cannot split evenly
         self.autocast = autocast_dtype(self.device, cfg.precision)
         self.on_event(events.Status(f"Loading {cfg.dataset}"))
         built = build(cfg, device=self.device)
@@ -322,7 +337,7 @@ class Session(RunControl):
         labelled = dataset.eval_train.labels is not None and dataset.test.labels is not None and dataset.num_classes > 1
         if labelled and dataset.train.labels is not None:  # a single image's crops have none
             self.probe = OnlineProbe(self.method.backbone.out_dim, dataset.num_classes).to(self.device)
-        if labelled:
+        if labelled and distributed.is_main():  # rank 0 alone evaluates
             self.eval_split = EvalSplit.from_dataset(dataset, cfg.eval_bank, cfg.eval_queries, cfg.seed)
         if self.eval_split is not None and cfg.eval_every_s > 0:
             self.on_event(events.Status("Computing baselines (raw pixels, random network)"))
@@ -333,10 +348,23 @@ class Session(RunControl):
             self._load()
         else:
             self.method.prepare_data(dataset.train)
-        self._write_run_json()
-        self.metrics = self.folder.open_metrics()
+        self._join_ranks()
+        if distributed.is_main():  # rank 0 alone writes the run folder
+            self._write_run_json()
+            self.metrics = self.folder.open_metrics()
+        else:
+            self.metrics = MetricsLog(open(os.devnull, "w"))
         self.on_event(events.Started(str(self.run_dir), to_dict(cfg), str(self.device), cfg.steps or None,
                                      dataset.name, len(dataset.train), self.image_size, dataset.channels))
+
+    def _join_ranks(self) -> None:
+        """Several processes: every rank starts from rank 0's weights, with BatchNorm statistics synchronised across
+        ranks where the device can (CUDA: SyncBatchNorm; on the CPU each rank normalises its own slice)."""
+        if distributed.world_size() == 1:
+            return
+        if self.device.type == "cuda":
+            self.method = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.method)
+        distributed.broadcast_state(self.method)
 
     def _baselines(self, split: EvalSplit, probe: bool) -> dict[str, dict[str, float]]:
         cfg = self.config
@@ -394,17 +422,19 @@ class Session(RunControl):
         """One optimisation step on batch ``self.step``; None when the loss or gradients were not finite and
         the update was skipped (after MAX_BAD_STEPS in a row the run stops)."""
         cfg = self.config
-        rng = torch.Generator(self.device).manual_seed(cfg.seed * 1_000_003 + self.step)
-        index = self.method.batch_indices(self.step, self._batch_indices(self.step), rng)
+        seed = (cfg.seed * 1_000_003 + self.step) * distributed.world_size() + distributed.rank()
+        rng = torch.Generator(self.device).manual_seed(seed)  # each rank augments its slice its own way
+        index = self.method.batch_indices(self.step, distributed.shard(self._batch_indices(self.step)), rng)
         for parameter in self.method.fresh_parameters():  # re-initialised: no momentum from its previous life
             self.optimizer.state.pop(parameter, None)
         images = self.dataset.train.images[index].to(self.device, non_blocking=True)
         with torch.autocast(self.device.type, self.autocast or torch.float32, enabled=self.autocast is not None):
             out = self.method.training_step(images, rng)
         self.optimizer.zero_grad(set_to_none=True)
-        finite = bool(torch.isfinite(out.loss))
+        finite = distributed.everywhere(bool(torch.isfinite(out.loss)))  # ranks skip a step together
         if finite:
             out.loss.backward()
+            distributed.average_gradients(self.method.parameters())
             grads = [p.grad for p in self.method.parameters() if p.grad is not None]
             finite = not grads or bool(torch.isfinite(torch.nn.utils.get_total_norm(grads)))
         if not finite:
@@ -422,6 +452,7 @@ class Session(RunControl):
         self.optimizer.step()
         self.step += 1
         self.method.after_step(self._progress() or 0.0)
+        distributed.broadcast_state(self.method, buffers_only=True)
         if self.probe is not None:
             labels = self.dataset.train.labels[index].to(self.device)
             out.logs["online_probe_acc"] = self.probe.step(out.features.float(), labels)
@@ -472,7 +503,7 @@ class Session(RunControl):
 
     def _maybe_preview(self, force: bool) -> None:
         """The pretext-task preview and the attention overlays of a few test images, when due or requested."""
-        if not (force or self._preview_requested.is_set()):
+        if not (force or self._preview_requested.is_set()) or not distributed.is_main():
             return
         self._preview_requested.clear()
         images = self.dataset.test.images[:PREVIEW_IMAGES].to(self.device)
@@ -508,7 +539,8 @@ class Session(RunControl):
         check_architecture(state, self.config.method, self.config.backbone)
         restore_training(tensors, self.method, self.optimizer, self.probe)
         self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
-        self.folder.truncate(self.step)
+        if distributed.is_main():
+            self.folder.truncate(self.step)
 
 
 @dataclass

@@ -14,6 +14,9 @@ With one positive per row, P = I, this is the paper's symmetric cross-entropy.
     sigmoid:  L = -1/B sum_i sum_j log sigmoid(z_ij (s_ij + b)),  z_ij = +1 where P_ij, else -1
 
 with a learnt bias b (SigLIP initialises t = 10 and b = -10 against the B^2 - B negatives' imbalance).
+
+On several processes (torchrun) each rank's images meet every rank's texts and its texts every rank's images
+(:func:`clip_infonce_across`; the sigmoid loss needs only the first): the mean over ranks is the global batch's loss.
 """
 from __future__ import annotations
 
@@ -36,10 +39,24 @@ def clip_infonce(images: torch.Tensor, texts: torch.Tensor, scale: torch.Tensor,
     b = len(images)
     logits = scale * images @ texts.T
     p = positives.float()
-    image_to_text = -(p / p.sum(1, keepdim=True) * F.log_softmax(logits, dim=1)).sum(1).mean()
-    square, p_square = logits[:, :b].T, p[:, :b].T  # texts of the batch (rows) against its images
-    text_to_image = -(p_square / p_square.sum(1, keepdim=True) * F.log_softmax(square, dim=1)).sum(1).mean()
+    image_to_text = multi_positive_cross_entropy(logits, p)
+    text_to_image = multi_positive_cross_entropy(logits[:, :b].T, p[:, :b].T)  # the batch's texts (rows), its images
     return (image_to_text + text_to_image) / 2
+
+
+@float32
+def clip_infonce_across(images: torch.Tensor, texts: torch.Tensor, all_images: torch.Tensor, all_texts: torch.Tensor,
+                        scale: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
+    """One rank's share of the symmetric InfoNCE of a batch spread over ranks: its B images against all T texts and
+    its B texts (the batch's captions) against all T images; ``positives`` (B, T): its captions against all."""
+    p = positives.float()
+    return (multi_positive_cross_entropy(scale * images @ all_texts.T, p)
+            + multi_positive_cross_entropy(scale * texts @ all_images.T, p)) / 2
+
+
+def multi_positive_cross_entropy(logits: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of each row's softmax against its positives, weighted evenly (float ``positives``)."""
+    return -(positives / positives.sum(1, keepdim=True) * F.log_softmax(logits, dim=1)).sum(1).mean()
 
 
 @float32

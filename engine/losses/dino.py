@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine import distributed
 from engine.losses.precision import float32
 
 
@@ -39,4 +40,5 @@ class DINOLoss(nn.Module):
     @torch.no_grad()
     def update_center(self, teacher: list[torch.Tensor]) -> None:
         m = self.center_momentum
-        self.center.mul_(m).add_(torch.cat(teacher).mean(0, keepdim=True), alpha=1 - m)
+        batch_center = distributed.mean(torch.cat(teacher).mean(0, keepdim=True))  # over every rank's batch
+        self.center.mul_(m).add_(batch_center, alpha=1 - m)

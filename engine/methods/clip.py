@@ -25,11 +25,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine import distributed
 from engine.config import param
 from engine.data.base import ImageSet
 from engine.eval.zero_shot import zero_shot_scores
 from engine.events import SimilarityTiles, Tiles
-from engine.losses.clip import clip_infonce, positive_pairs, siglip_loss
+from engine.losses.clip import clip_infonce, clip_infonce_across, positive_pairs, siglip_loss
 from engine.methods.base import Method, StepOutput, register_method, views_preview
 from engine.methods.slots import JsonSlot, TensorSlot
 from engine.text.clip_towers import MINILM_DIM, TextTransformer, minilm_embeddings, token_ids
@@ -180,7 +181,9 @@ class CLIP(Method):
         text_embeddings = self._embed_caption_ids(text_ids.to(self.log_scale.device))
         positives = positive_pairs(ids, text_ids).to(x.device)
         scale = self.logit_scale
-        if self.bias is None:
+        if distributed.world_size() > 1:
+            loss = self._loss_across_ranks(image_embeddings, text_embeddings, ids, scale)
+        elif self.bias is None:
             loss = clip_infonce(image_embeddings, text_embeddings, scale, positives)
         else:
             loss = siglip_loss(image_embeddings, text_embeddings, scale, self.bias, positives)
@@ -189,6 +192,20 @@ class CLIP(Method):
             accuracy = positives[torch.arange(len(ids)), best].float().mean().item()
         self._last_batch = (images[:PREVIEW_PAIRS].detach().cpu(), ids[:PREVIEW_PAIRS].cpu())
         return StepOutput(loss, h.detach(), {"pretext_acc": accuracy, "logit_scale": scale.item()})
+
+    def _loss_across_ranks(self, images: torch.Tensor, texts: torch.Tensor, ids: torch.Tensor,
+                           scale: torch.Tensor) -> torch.Tensor:
+        """Under torchrun: this rank's images and captions against every rank's (gathered with their gradient), so
+        that the batch of negatives is global."""
+        if self.config.hard_negatives:
+            raise ValueError("clip's hard_negatives train in one process for now: run without torchrun, or set "
+                             "method.hard_negatives=false")
+        all_images, all_texts = distributed.gather_with_grad(images), distributed.gather_with_grad(texts)
+        ids = ids.to(images.device)
+        positives = positive_pairs(ids, distributed.gather(ids))
+        if self.bias is None:
+            return clip_infonce_across(images, texts, all_images, all_texts, scale, positives)
+        return siglip_loss(images, all_texts, scale, self.bias, positives)
 
     def after_step(self, progress: float) -> None:
         with torch.no_grad():

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine import distributed
 from engine.config import param
 from engine.losses import InfoNCELoss
 from engine.methods.base import Method, StepOutput, register_method
@@ -106,4 +107,4 @@ class MoCo(Method):
     def after_step(self, progress: float) -> None:
         ema_update(self.key_backbone, self.backbone, self.config.momentum)
         ema_update(self.key_projection, self.projection, self.config.momentum)
-        self.queue.push(self._keys)
+        self.queue.push(distributed.gather(self._keys))  # every rank's keys: the same queue on every rank
