@@ -16,13 +16,11 @@ batch spread over devices, its statistics and negatives are aggregated over all 
 from __future__ import annotations
 
 import datetime
-import hashlib
 import os
 import signal
 import threading
 import warnings
 from contextlib import contextmanager
-from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -209,19 +207,3 @@ def _coalesced(tensors: list[torch.Tensor], collective) -> None:
 
 def _device() -> torch.device:
     return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
-
-
-def test_hooks(step: int, loss: float, method: torch.nn.Module) -> None:
-    """Test hooks, read from the environment, for tests/test_distributed.py only: PRETEXT_TEST_DIGEST_DIR makes each
-    rank append ``step loss sha256(weights and buffers)`` to rank<R>.txt there after each step;
-    PRETEXT_TEST_EXIT=R:S makes rank R exit abruptly after step S (a rank dying)."""
-    if folder := os.environ.get("PRETEXT_TEST_DIGEST_DIR"):
-        digest = hashlib.sha256()
-        for value in method.state_dict().values():
-            digest.update(value.detach().cpu().reshape(-1).view(torch.uint8).numpy().tobytes())
-        with open(Path(folder) / f"rank{rank()}.txt", "a") as f:
-            f.write(f"{step} {loss!r} {digest.hexdigest()}\n")
-    if spec := os.environ.get("PRETEXT_TEST_EXIT"):
-        dying_rank, at_step = map(int, spec.split(":"))
-        if rank() == dying_rank and step == at_step:
-            os._exit(3)

@@ -217,7 +217,6 @@ class RunControl:
                     if out is None:
                         continue
                     loss = distributed.mean(out.loss.detach()).item()  # the global batch's loss
-                distributed.test_hooks(self.step, loss, self.method)
                 self.metrics.write({"step": self.step, "loss": loss, "lr": self._lr(), **out.logs})
                 pending.add(self.step, loss, out.logs, self._step_amount(out))
                 if self.elapsed - pending.since >= STEP_EVENT_INTERVAL:

@@ -98,10 +98,11 @@ def test_a_run_of_two_processes_resumes_in_one(two_ranks, tmp_path):
 @needs_torchrun
 def test_a_rank_dying_stops_the_other_with_one_sentence_and_keeps_the_checkpoint(tmp_path):
     run_dir = tmp_path / "run"
-    done = torchrun("main.py", "train", "--method", "simclr", "--steps", "20", "--batch-size", "32",
-                    "--image-size", "16", "--set", "dataset.train_size=256", "--set", "dataset.test_size=64",
+    done = torchrun("-m", "tests.ddp_worker", "--exit", "1:2",  # main.py train, rank 1 exiting after step 2
+                    "train", "--method", "simclr", "--steps", "20", "--batch-size", "32", "--image-size", "16",
+                    "--set", "dataset.train_size=256", "--set", "dataset.test_size=64",
                     "--device", "cpu", "--eval-every-s", "0", "--no-final-eval", "--preview-every-s", "0",
-                    "--checkpoint-every-s", "0.001", "--out", str(run_dir), env={"PRETEXT_TEST_EXIT": "1:2"})
+                    "--checkpoint-every-s", "0.001", "--out", str(run_dir))
     assert done.returncode != 0
     assert "another process of this" in done.stderr and "ended or stopped answering" in done.stderr, done.stderr[-3000:]
     assert "Traceback" not in done.stderr.split("torch/distributed/elastic")[0]  # before torchrun's own report
