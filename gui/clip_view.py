@@ -360,6 +360,11 @@ class ClipView(QWidget):
         self._use(LiveSource(worker))
         self.curves.clear_points()
 
+    @staticmethod
+    def serves(method: type) -> bool:
+        """Whether runs of ``method`` (an engine Method class) have anything to show here."""
+        return method.name == "clip"
+
     def show_run(self, run_dir: Path) -> None:
         """A saved run folder: its zero-shot curve from its metrics, queries from its checkpoint."""
         from engine.runfolder import RunFolder

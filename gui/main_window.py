@@ -107,6 +107,7 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.preview_dock, self.pixels_dock)  # beside the preview: its images need the height
         self.pixels_dock.visibilityChanged.connect(self.pixels_view.set_shown)
         self.preview_dock.raise_()
+        self._show_method_docks()  # none until the engine has loaded
         self.status = RunStatusBar()
         self.setStatusBar(self.status)
         # every view takes the engine events it shows through its on_event, in this order
@@ -252,8 +253,17 @@ class MainWindow(QMainWindow):
 
     # settings and the preview
     def _settings_changed(self) -> None:
+        self._show_method_docks()
         if self.state is RunState.IDLE:
             self.previewer.request(self.setup.values())
+
+    def _show_method_docks(self) -> None:
+        """The panels that serve some methods only (CLIP, Words, Pixels) show while the setup's method is one of
+        them, so that the tabs' names fit at 1280 x 800; the View menu brings any of them back."""
+        method = self.catalog.methods.get(self.setup.method.currentText()) if self.catalog else None
+        for dock, view in ((self.clip_dock, self.clip_view), (self.words_dock, self.word_map),
+                           (self.pixels_dock, self.pixels_view)):
+            dock.setVisible(method is not None and view.serves(method))
 
     def _show_augment_preview(self, preview: Any) -> None:
         if self.state is RunState.IDLE:
@@ -273,6 +283,7 @@ class MainWindow(QMainWindow):
         except ValueError as e:
             self.show_error("Settings not applied", f"{origin} could not be applied: {e}")
             return False
+        self._show_method_docks()
         return True
 
     # runs

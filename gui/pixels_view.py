@@ -243,6 +243,10 @@ class PixelsView(QWidget):
             case events.Finished() if self.current is not None and self.shown:
                 self.current.refresh()
 
+    def serves(self, method: type) -> bool:
+        """Whether runs of ``method`` (an engine Method class) have anything to show here."""
+        return method.name in self.views
+
     def show_run(self, run_dir: Path, config: dict[str, Any]) -> None:
         self._show(config.get("method"), SavedSource(Path(run_dir)))
 

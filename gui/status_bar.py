@@ -7,6 +7,8 @@ from typing import Any
 
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
+from gui.plots import HEADLINES
+
 FIELDS = ("step", "epoch", "speed", "eta", "device", "checkpoint")
 
 
@@ -17,6 +19,21 @@ def clock(seconds: float | None) -> str:
     minutes, seconds = divmod(seconds, 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+def final_evaluation(scores: dict[str, float], baselines: dict[str, dict[str, float]]) -> str:
+    """The final scores and each baseline's headline score (kNN, mean J, ...), the baselines named as the plot's
+    legend names them; fractions in percent, distances (``*_px``) in pixels."""
+    headline = next((name for name in HEADLINES if name in scores), None)
+    names = HEADLINES[headline][1] if headline else {}
+
+    def shown(name: str, value: float) -> str:
+        return f"{name} {value:.2f} px" if name.endswith("_px") else f"{name} {value:.1%}"
+
+    text = "Final evaluation: " + ", ".join(shown(k, v) for k, v in scores.items())
+    compared = [f"{names.get(name, name)} {shown(headline, s[headline])}" for name, s in baselines.items()
+                if headline in s]
+    return text + (f" (baselines: {'; '.join(compared)})" if compared else "")
 
 
 class RunStatusBar(QStatusBar):
@@ -50,14 +67,8 @@ class RunStatusBar(QStatusBar):
             case events.Collapsed():
                 self.showMessage(f"Warning: step {event.step}: the representation has collapsed ({event.reason})",
                                  15000)
-            case events.Eval(final=True) if "knn" in event.scores:
-                scores = ", ".join(f"{k} {v:.1%}" for k, v in event.scores.items())
-                raw = ", ".join(f"{name} {s.get('knn', 0):.1%}" for name, s in event.baselines.items())
-                self.showMessage(f"Final evaluation: {scores} (kNN baselines: {raw})")
-            case events.Eval(final=True):  # a text run's scores (engine.text.session)
-                scores = ", ".join(f"{k} {v:.3g}" for k, v in event.scores.items())
-                random = ", ".join(f"{k} {v:.3g}" for s in event.baselines.values() for k, v in s.items())
-                self.showMessage(f"Final evaluation: {scores}" + (f" (random vectors: {random})" if random else ""))
+            case events.Eval(final=True):
+                self.showMessage(final_evaluation(event.scores, event.baselines))
 
     def clear_run(self) -> None:
         for name, text in (("step", "step -"), ("epoch", "epoch -"), ("speed", "- img/s"), ("eta", "ETA --:--"),

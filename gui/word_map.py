@@ -148,6 +148,11 @@ class WordMap(QWidget):
     def follow(self, worker: Any) -> None:
         self._explore(worker)
 
+    @staticmethod
+    def serves(method: type) -> bool:
+        """Whether runs of ``method`` (an engine Method class) have anything to show here: a text method's."""
+        return method.modality == "text"
+
     def show_run(self, run_dir: Path, config: dict[str, Any]) -> None:
         """A saved run: its map when it is a text run, else the hint."""
         from engine.methods import METHODS

@@ -116,3 +116,16 @@ def test_a_video_runs_tracking_j_is_the_curve_beside_its_four_baselines(qtbot):
     assert {"mean J, tracking held-out clips", "first frame copied 25.0%", "random network 13.0%",
             "raw colours 69.0%", "raw lightness 29.0%"} <= set(legend())
     assert all(plots.baseline_lines[name].isVisible() for name in baselines)
+
+
+def test_the_final_evaluation_message_names_each_baseline_as_the_plot_does():
+    from gui.status_bar import final_evaluation
+
+    video = final_evaluation({"J": 0.577, "keypoint_px": 5.36},
+                             {"copy": {"J": 0.25, "keypoint_px": 7.83}, "raw": {"J": 0.688, "keypoint_px": 4.44}})
+    assert video == ("Final evaluation: J 57.7%, keypoint_px 5.36 px "
+                     "(baselines: first frame copied J 25.0%; raw colours J 68.8%)")
+    image = final_evaluation({"knn": 0.62, "probe": 0.7}, {"raw": {"knn": 0.29}, "random": {"knn": 0.17}})
+    assert image.endswith("(baselines: raw pixels knn 29.0%; random network knn 17.0%)")
+    assert "random vectors" in final_evaluation({"analogy_acc": 0.4}, {"random": {"analogy_acc": 0.01}})
+    assert final_evaluation({"match_2px": 0.7}, {}) == "Final evaluation: match_2px 70.0%"

@@ -183,3 +183,17 @@ def test_settings_the_method_refuses_are_named_before_anything_trains(window, qt
     wait_idle(qtbot, window)
     assert window.plots.steps_received == 0
     box.accept()
+
+
+def test_the_panels_of_some_methods_only_show_for_those_methods(window):
+    from gui.presets import Preset
+
+    special = {"clip": window.clip_dock, "word2vec": window.words_dock, "dense_descriptors": window.pixels_dock,
+               "video_colorization": window.pixels_dock}
+    assert not any(dock.isVisible() for dock in special.values())  # a SimCLR run: none of them
+    for method, dock in special.items():
+        window.apply_preset(Preset({"method": method}))
+        assert [d for d in {*special.values()} if d.isVisible()] == [dock], method
+    window.apply_preset(Preset({"method": "simclr"}))
+    window.dock_actions[window.words_dock].trigger()  # the View menu brings one back
+    assert window.words_dock.isVisible() and not window.clip_dock.isVisible()
