@@ -16,6 +16,7 @@ from engine import distributed, events
 from engine.clip_cli import add_zero_shot_parser
 from engine.errors import CheckpointError, DatasetUnavailable, describe
 from engine.run import RunConfig, make_session, resume_session
+from engine.runfolder import RunFolder
 from engine.video.track_cli import add_track_parser
 
 EXPECTED = (ValueError, CheckpointError, DatasetUnavailable)  # bad settings, files or data: one sentence, exit 2
@@ -143,6 +144,26 @@ def rank_reporter() -> Any:
     return lambda event: isinstance(event, events.Error) and print(f"error: {event.message}", file=sys.stderr)
 
 
+class PreviewWriter:
+    """``train --write-previews``: every preview the run shows is also written into its run folder (only rank 0's
+    session emits them), for a window following the run from the folder (engine.follow)."""
+
+    def __init__(self, report: Any):
+        self.report = report
+        self.folder: RunFolder | None = None
+
+    def __call__(self, event: Any) -> None:
+        match event:
+            case events.Started(run_dir=run_dir):
+                self.folder = RunFolder(run_dir)
+            case events.Preview() if self.folder is not None:
+                try:
+                    self.folder.write_preview(event)
+                except OSError as e:
+                    self.report(events.Warning(f"could not write the preview into the run folder: {e}"))
+        self.report(event)
+
+
 def train(args: argparse.Namespace) -> int:
     try:
         return train_session(args)
@@ -151,7 +172,7 @@ def train(args: argparse.Namespace) -> int:
 
 
 def train_session(args: argparse.Namespace) -> int:
-    reporter = rank_reporter()
+    reporter = PreviewWriter(rank_reporter()) if args.write_previews else rank_reporter()
     try:
         if args.resume:
             overrides = {k: v for k, v in (("steps", args.steps), ("minutes", args.minutes)) if v is not None}
@@ -197,7 +218,6 @@ def explore(args: argparse.Namespace) -> int:
     """The explorer's UMAP scatter and exports of a saved run (``eval --umap PNG --export DIR``)."""
     from engine.explore.umap_worker import LayoutError
     from engine.methods import METHODS
-    from engine.runfolder import RunFolder
 
     try:
         method = METHODS.get(RunFolder(args.run_dir).read_config().get("method"))
@@ -285,6 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its checkpoint")
     t.add_argument("--set", action="append", default=[], metavar="GROUP.NAME=VALUE",
                    help="a dataset, method or augment setting, e.g. method.temperature=0.1 (repeatable)")
+    t.add_argument("--write-previews", action="store_true", help="also write the method's previews into the run "
+                   "folder (preview.safetensors), for a window following the run")
     t.set_defaults(func=train)
     e = sub.add_parser("eval", help="evaluate a saved run (kNN, linear probe, baselines)")
     e.add_argument("run_dir")

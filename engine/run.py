@@ -204,7 +204,7 @@ class RunControl:
                 while not self._running.wait(PAUSED_POLL_S):  # returns at once unless paused
                     self._maybe_preview(force=False)
                 with distributed.peers_answering():  # several processes: rank 0's clock and Stop for all
-                    self.elapsed, stop = distributed.rank0_clock(self.elapsed, self._stop.is_set())
+                    self.elapsed, stop = distributed.rank0_clock(self.elapsed, self._stop_requested())
                 if stop:
                     self._stop.set()
                     break
@@ -240,6 +240,10 @@ class RunControl:
         scores = self._final_eval() if cfg.final_eval and self.evaluable and reason == "completed" else {}
         self.metrics.close()
         return events.Finished(self.step, reason, scores)
+
+    def _stop_requested(self) -> bool:
+        """Stop, or a stop request in the run folder (rank 0 reads it: a file any process may write)."""
+        return self._stop.is_set() or (distributed.is_main() and self.folder.stop_requested())
 
     def _log_eval(self, event: events.Eval) -> None:
         self.metrics.write({"step": event.step, "eval": event.scores, "baselines": event.baselines,
