@@ -20,20 +20,33 @@ from engine.runfolder import RunFolder
 from engine.video.track_cli import add_track_parser
 
 EXPECTED = (ValueError, CheckpointError, DatasetUnavailable)  # bad settings, files or data: one sentence, exit 2
-NOT_FLAGS = ("dataset_options", "method_options", "augment")  # set with --set GROUP.NAME=VALUE
+SETTING_GROUPS = {"dataset": "dataset_options", "method": "method_options", "augment": "augment"}  # --set GROUP.NAME
+NOT_FLAGS = tuple(SETTING_GROUPS.values())  # set with --set GROUP.NAME=VALUE
 
 
 def parse_settings(pairs: list[str]) -> dict[str, dict[str, str]]:
     """``["method.temperature=0.1", "augment.blur_p=0.5"]`` → {"method_options": {...}, "augment": {...}}."""
-    targets = {"dataset": "dataset_options", "method": "method_options", "augment": "augment"}
-    out: dict[str, dict[str, str]] = {v: {} for v in targets.values()}
+    out: dict[str, dict[str, str]] = {v: {} for v in SETTING_GROUPS.values()}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         group, dot, name = key.partition(".")
-        if not sep or not dot or group not in targets:
+        if not sep or not dot or group not in SETTING_GROUPS:
             raise ValueError(f"--set {pair!r}: expected dataset.NAME=VALUE, method.NAME=VALUE or augment.NAME=VALUE")
-        out[targets[group]][name] = value
+        out[SETTING_GROUPS[group]][name] = value
     return out
+
+
+def train_flags(config: RunConfig) -> list[str]:
+    """The ``train`` flags that make ``config`` again: a flag per field and ``--set`` per nested setting."""
+    values = dataclasses.asdict(config)
+    flags: list[str] = []
+    for f in config_flags():
+        flag, value = f.name.replace("_", "-"), values[f.name]
+        flags += [f"--{flag}" if value else f"--no-{flag}"] if isinstance(value, bool) else [f"--{flag}", str(value)]
+    for group, field in SETTING_GROUPS.items():
+        for name, value in values[field].items():
+            flags += ["--set", f"{group}.{name}={value}"]  # from_dict reads the text back (True: true)
+    return flags
 
 
 def format_time(seconds: float | None) -> str:

@@ -1,21 +1,28 @@
-"""A run followed from its folder (engine.follow): the records another process appends become its Session's
-events."""
+"""A run followed from its folder (engine.follow), and the torchrun commands the window starts and shows
+(engine.launch); the job itself is tests/test_distributed.py's."""
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
 import torch
 
-from engine import events
+from engine import cli, events
 from engine.checkpoint import save_checkpoint
+from engine.config import from_dict
 from engine.follow import RunFollower
+from engine.launch import MAIN, TorchrunConfig, local_command, remote_commands
+from engine.run import RunConfig
 from engine.runfolder import RunFolder
 
 INFO = {"config": {"method": "simclr", "dataset": "shapes", "batch_size": 8, "steps": 10, "minutes": 0.0},
         "dataset": {"name": "shapes", "train": 80, "test": 16, "classes": [], "image_size": 16, "channels": 3},
         "device": "cpu", "torch": "x"}
+TINY = {"dataset": "shapes", "dataset_options": {"train_size": 128, "test_size": 32, "image_size": 16},
+        "method": "simclr", "batch_size": 16, "steps": 100, "minutes": 0.0, "device": "cpu"}
+
 
 class Clock:
     def __init__(self):
@@ -108,3 +115,18 @@ def test_each_new_preview_is_one_event(tmp_path):
     assert (preview.step, preview.tiles.title, preview.tiles.captions) == (7, "views", [["a view"]])
     assert follower.poll() == []
 
+
+def test_the_job_here_and_the_commands_for_the_other_machines(tmp_path):
+    config = from_dict(RunConfig, TINY)
+    one = local_command(config, TorchrunConfig(processes=3), tmp_path / "run")
+    assert one[1:6] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "3"]
+    assert one[-3:] == ["--out", str(tmp_path / "run"), "--write-previews"]
+    assert remote_commands(config, TorchrunConfig(processes=3), tmp_path / "run") == []
+    spread = TorchrunConfig(processes=4, machines=3, address="lab-1", port=29501)
+    here = local_command(config, spread, tmp_path / "run")
+    assert here[3:15] == ["--nnodes", "3", "--node_rank", "0", "--nproc_per_node", "4", "--master_addr", "lab-1",
+                          "--master_port", "29501", str(MAIN), "train"]
+    others = [shlex.split(command) for command in remote_commands(config, spread, tmp_path / "run")]
+    assert [o[o.index("--node_rank") + 1] for o in others] == ["1", "2"]
+    assert others[0][:1] == ["torchrun"] and others[0][11:13] == ["main.py", "train"]
+    assert others[0][13:-2] == here[15:-3] == cli.train_flags(config)

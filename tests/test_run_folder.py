@@ -1,5 +1,5 @@
 """The engine's seams: the run-folder format (its stop request and preview file too), the build step, the checkpoint
-codec, the CLI's flags made from RunConfig, and a hand-edited run.json refused in one sentence before
+codec, the CLI's flags made from RunConfig (and back), and a hand-edited run.json refused in one sentence before
 anything starts."""
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ import torch
 from engine import events
 from engine.build import RunConfig, build, build_optimizer, channel_stats
 from engine.checkpoint import load_checkpoint, restore_training, training_tensors
-from engine.cli import build_parser, config_flags, main
+from engine.cli import build_parser, config_flags, main, parse_settings, train_flags
 from engine.config import from_dict
+from engine.data import dataset_sources
 from engine.errors import CheckpointError, describe
 from engine.run import Session, load_run
 from engine.runfolder import RunFolder
@@ -180,3 +181,25 @@ def test_a_preview_file_holds_the_tiles_and_a_similarity_matrix(tmp_path):
     assert type(folder.read_preview().tiles) is events.Tiles
     assert not list(tmp_path.glob(".*.tmp"))
 
+
+def cli_config(flags: list[str]) -> RunConfig:
+    """The config ``main.py train FLAGS`` trains, built as engine.cli.train_session builds it."""
+    args = build_parser().parse_args(["train", *flags])
+    values = parse_settings(args.set)
+    values.update({f.name: getattr(args, f.name) for f in config_flags() if getattr(args, f.name) is not None})
+    return RunConfig.with_method_defaults(values)
+
+
+def trained_as(config: RunConfig) -> dict:
+    """What a run of ``config`` trains: its fields, the nested settings parsed (``--set`` gives them as text)."""
+    nested = {"dataset_options": from_dict(dataset_sources()[config.dataset].config, config.dataset_options),
+              "method_options": config.method_config(), "augment": config.augment_config()}
+    return {**vars(config), **nested}
+
+
+def test_the_train_flags_of_a_config_make_the_same_config():
+    config = RunConfig.with_method_defaults({**STOPPABLE, "method": "moco", "final_eval": True,
+                                             "method_options": {"queue_size": 64},
+                                             "augment": {"crop_ratio": 2.0, "flip_p": 0.0}})
+    assert trained_as(cli_config(train_flags(config))) == trained_as(config)
+    assert from_dict(type(config.method_config()), {}) != config.method_config()  # the options did travel
