@@ -518,13 +518,7 @@ class Session(RunControl):
     def attention(self) -> events.Attention:
         """Attention overlays of a few test images and of those given to ``request_attention``. Call it on the
         training thread, or on any thread once the run has ended."""
-        images = self.dataset.test.images[:PREVIEW_IMAGES].to(self.device)
-        names = ["image"] * len(images)
-        extra = self._attention_extra
-        if extra is not None:
-            images = torch.cat([images, extra.to(self.device)])
-            names += ["dropped"] * len(extra)
-        return events.Attention(self.step, attention_overlays(self.method, images, names))
+        return attention_event(self.method, self.dataset, self._attention_extra, self.device, self.step)
 
     # checkpoints
     def _save(self) -> None:
@@ -547,6 +541,17 @@ class Session(RunControl):
             self.folder.truncate(self.step)
 
 
+def attention_event(method: Method, dataset: Dataset, extra: torch.Tensor | None, device: torch.device,
+                   step: int) -> events.Attention:
+    """The attention overlays of a few test images and of ``extra`` (images the user dropped) at ``step``."""
+    images = dataset.test.images[:PREVIEW_IMAGES].to(device)
+    names = ["image"] * len(images)
+    if extra is not None:
+        images = torch.cat([images, extra.to(device)])
+        names += ["dropped"] * len(extra)
+    return events.Attention(step, attention_overlays(method, images, names))
+
+
 @dataclass
 class LoadedRun:
     """A saved run ready for inference: its config, data (at the training size), eval transform
@@ -564,6 +569,10 @@ class LoadedRun:
     def encoder(self) -> torch.nn.Module:
         """The network kNN and linear probes evaluate: the method's encoder read at the run's ``eval_layer``."""
         return at_layer(self.method.encoder, self.config.eval_layer)
+
+    def attention(self, extra: torch.Tensor | None = None) -> events.Attention:
+        """The attention overlays of a few test images and of ``extra``, as the run's Session shows them."""
+        return attention_event(self.method, self.dataset, extra, self.device, self.step)
 
 
 def load_run(run_dir: Path, device: str = "auto") -> LoadedRun:
