@@ -16,23 +16,37 @@ from engine import distributed, events
 from engine.clip_cli import add_zero_shot_parser
 from engine.errors import CheckpointError, DatasetUnavailable, describe
 from engine.run import RunConfig, make_session, resume_session
+from engine.runfolder import RunFolder
 from engine.video.track_cli import add_track_parser
 
 EXPECTED = (ValueError, CheckpointError, DatasetUnavailable)  # bad settings, files or data: one sentence, exit 2
-NOT_FLAGS = ("dataset_options", "method_options", "augment")  # set with --set GROUP.NAME=VALUE
+SETTING_GROUPS = {"dataset": "dataset_options", "method": "method_options", "augment": "augment"}  # --set GROUP.NAME
+NOT_FLAGS = tuple(SETTING_GROUPS.values())  # set with --set GROUP.NAME=VALUE
 
 
 def parse_settings(pairs: list[str]) -> dict[str, dict[str, str]]:
     """``["method.temperature=0.1", "augment.blur_p=0.5"]`` → {"method_options": {...}, "augment": {...}}."""
-    targets = {"dataset": "dataset_options", "method": "method_options", "augment": "augment"}
-    out: dict[str, dict[str, str]] = {v: {} for v in targets.values()}
+    out: dict[str, dict[str, str]] = {v: {} for v in SETTING_GROUPS.values()}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         group, dot, name = key.partition(".")
-        if not sep or not dot or group not in targets:
+        if not sep or not dot or group not in SETTING_GROUPS:
             raise ValueError(f"--set {pair!r}: expected dataset.NAME=VALUE, method.NAME=VALUE or augment.NAME=VALUE")
-        out[targets[group]][name] = value
+        out[SETTING_GROUPS[group]][name] = value
     return out
+
+
+def train_flags(config: RunConfig) -> list[str]:
+    """The ``train`` flags that make ``config`` again: a flag per field and ``--set`` per nested setting."""
+    values = dataclasses.asdict(config)
+    flags: list[str] = []
+    for f in config_flags():
+        flag, value = f.name.replace("_", "-"), values[f.name]
+        flags += [f"--{flag}" if value else f"--no-{flag}"] if isinstance(value, bool) else [f"--{flag}", str(value)]
+    for group, field in SETTING_GROUPS.items():
+        for name, value in values[field].items():
+            flags += ["--set", f"{group}.{name}={value}"]  # from_dict reads the text back (True: true)
+    return flags
 
 
 def format_time(seconds: float | None) -> str:
@@ -143,6 +157,26 @@ def rank_reporter() -> Any:
     return lambda event: isinstance(event, events.Error) and print(f"error: {event.message}", file=sys.stderr)
 
 
+class PreviewWriter:
+    """``train --write-previews``: every preview the run shows is also written into its run folder (only rank 0's
+    session emits them), for a window following the run from the folder (engine.follow)."""
+
+    def __init__(self, report: Any):
+        self.report = report
+        self.folder: RunFolder | None = None
+
+    def __call__(self, event: Any) -> None:
+        match event:
+            case events.Started(run_dir=run_dir):
+                self.folder = RunFolder(run_dir)
+            case events.Preview() if self.folder is not None:
+                try:
+                    self.folder.write_preview(event)
+                except OSError as e:
+                    self.report(events.Warning(f"could not write the preview into the run folder: {e}"))
+        self.report(event)
+
+
 def train(args: argparse.Namespace) -> int:
     try:
         return train_session(args)
@@ -151,7 +185,7 @@ def train(args: argparse.Namespace) -> int:
 
 
 def train_session(args: argparse.Namespace) -> int:
-    reporter = rank_reporter()
+    reporter = PreviewWriter(rank_reporter()) if args.write_previews else rank_reporter()
     try:
         if args.resume:
             overrides = {k: v for k, v in (("steps", args.steps), ("minutes", args.minutes)) if v is not None}
@@ -197,7 +231,6 @@ def explore(args: argparse.Namespace) -> int:
     """The explorer's UMAP scatter and exports of a saved run (``eval --umap PNG --export DIR``)."""
     from engine.explore.umap_worker import LayoutError
     from engine.methods import METHODS
-    from engine.runfolder import RunFolder
 
     try:
         method = METHODS.get(RunFolder(args.run_dir).read_config().get("method"))
@@ -285,6 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its checkpoint")
     t.add_argument("--set", action="append", default=[], metavar="GROUP.NAME=VALUE",
                    help="a dataset, method or augment setting, e.g. method.temperature=0.1 (repeatable)")
+    t.add_argument("--write-previews", action="store_true", help="also write the method's previews into the run "
+                   "folder (preview.safetensors), for a window following the run")
     t.set_defaults(func=train)
     e = sub.add_parser("eval", help="evaluate a saved run (kNN, linear probe, baselines)")
     e.add_argument("run_dir")

@@ -204,7 +204,7 @@ class RunControl:
                 while not self._running.wait(PAUSED_POLL_S):  # returns at once unless paused
                     self._maybe_preview(force=False)
                 with distributed.peers_answering():  # several processes: rank 0's clock and Stop for all
-                    self.elapsed, stop = distributed.rank0_clock(self.elapsed, self._stop.is_set())
+                    self.elapsed, stop = distributed.rank0_clock(self.elapsed, self._stop_requested())
                 if stop:
                     self._stop.set()
                     break
@@ -239,6 +239,10 @@ class RunControl:
         scores = self._final_eval() if cfg.final_eval and self.evaluable and reason == "completed" else {}
         self.metrics.close()
         return events.Finished(self.step, reason, scores)
+
+    def _stop_requested(self) -> bool:
+        """Stop, or a stop request in the run folder (rank 0 reads it: a file any process may write)."""
+        return self._stop.is_set() or (distributed.is_main() and self.folder.stop_requested())
 
     def _log_eval(self, event: events.Eval) -> None:
         self.metrics.write({"step": event.step, "eval": event.scores, "baselines": event.baselines,
@@ -513,13 +517,7 @@ class Session(RunControl):
     def attention(self) -> events.Attention:
         """Attention overlays of a few test images and of those given to ``request_attention``. Call it on the
         training thread, or on any thread once the run has ended."""
-        images = self.dataset.test.images[:PREVIEW_IMAGES].to(self.device)
-        names = ["image"] * len(images)
-        extra = self._attention_extra
-        if extra is not None:
-            images = torch.cat([images, extra.to(self.device)])
-            names += ["dropped"] * len(extra)
-        return events.Attention(self.step, attention_overlays(self.method, images, names))
+        return attention_event(self.method, self.dataset, self._attention_extra, self.device, self.step)
 
     # checkpoints
     def _save(self) -> None:
@@ -542,6 +540,17 @@ class Session(RunControl):
             self.folder.truncate(self.step)
 
 
+def attention_event(method: Method, dataset: Dataset, extra: torch.Tensor | None, device: torch.device,
+                   step: int) -> events.Attention:
+    """The attention overlays of a few test images and of ``extra`` (images the user dropped) at ``step``."""
+    images = dataset.test.images[:PREVIEW_IMAGES].to(device)
+    names = ["image"] * len(images)
+    if extra is not None:
+        images = torch.cat([images, extra.to(device)])
+        names += ["dropped"] * len(extra)
+    return events.Attention(step, attention_overlays(method, images, names))
+
+
 @dataclass
 class LoadedRun:
     """A saved run ready for inference: its config, data (at the training size), eval transform
@@ -559,6 +568,10 @@ class LoadedRun:
     def encoder(self) -> torch.nn.Module:
         """The network kNN and linear probes evaluate: the method's encoder read at the run's ``eval_layer``."""
         return at_layer(self.method.encoder, self.config.eval_layer)
+
+    def attention(self, extra: torch.Tensor | None = None) -> events.Attention:
+        """The attention overlays of a few test images and of ``extra``, as the run's Session shows them."""
+        return attention_event(self.method, self.dataset, extra, self.device, self.step)
 
 
 def load_run(run_dir: Path, device: str = "auto") -> LoadedRun:

@@ -1,7 +1,7 @@
 """The run folder: the one contract between the engine that writes a run and everything that reads it back (the
 window, the explorer, the evaluation panel, ``main.py eval``).
 
-A run folder holds three files:
+A run folder holds three files, and two more on request:
 
 ``run.json``
     Written atomically when training is set up: ``{"config": RunConfig as a dict, "dataset": {"name", "train",
@@ -15,9 +15,19 @@ A run folder holds three files:
 ``checkpoint.safetensors``
     Tensors and a JSON state (:mod:`engine.checkpoint`), written atomically: the model, optimiser and RNG state at
     the state's ``step``.
+``stop``
+    A stop request any process can make (:meth:`RunFolder.request_stop`: the window following a torchrun job, a
+    user in a shell: ``touch RUN_DIR/stop``): rank 0 reads it before each step and every rank stops there, as Stop
+    does, with the final checkpoint. Writing ``run.json`` (a run starting or resuming) removes it.
+``preview.safetensors``
+    With ``main.py train --write-previews`` only: the method's latest preview (:class:`engine.events.Preview`),
+    replaced atomically at the preview cadence, in the checkpoint format: a tensor ``tile.R.C`` per tile and the
+    state ``{"step", "kind": "Tiles" or "SimilarityTiles", "shape": tiles per row, "fields": the other fields}``,
+    a tensor field (CLIP's ``matrix``) as a tensor of its name.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Iterator
@@ -29,6 +39,8 @@ from engine.errors import CheckpointError
 RUN_JSON = "run.json"
 METRICS = "metrics.jsonl"
 CHECKPOINT = "checkpoint.safetensors"
+STOP = "stop"
+PREVIEW = "preview.safetensors"
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -49,6 +61,8 @@ class RunFolder:
         self.run_json = self.path / RUN_JSON
         self.metrics = self.path / METRICS
         self.checkpoint = self.path / CHECKPOINT
+        self.stop_request = self.path / STOP
+        self.preview = self.path / PREVIEW
         self._info: dict[str, Any] | None = None  # run.json as this process wrote it
 
     def __repr__(self) -> str:
@@ -70,7 +84,9 @@ class RunFolder:
         return self.read_info()["config"]
 
     def write_info(self, info: dict[str, Any]) -> None:
+        """``run.json``, written as a run starts or resumes: a stop request left by an earlier run goes."""
         self.path.mkdir(parents=True, exist_ok=True)
+        self.stop_request.unlink(missing_ok=True)
         write_atomically(self.run_json, json.dumps(info, indent=2))
         self._info = info  # kept, to write the folder again should it vanish (restore)
 
@@ -92,6 +108,47 @@ class RunFolder:
         from engine.checkpoint import read_state
 
         return read_state(self.checkpoint) if self.checkpoint.exists() else None
+
+    # stop requests
+    def request_stop(self) -> None:
+        """Ask the run training into this folder, in whichever process, to stop after its step."""
+        write_atomically(self.stop_request, "")
+
+    def stop_requested(self) -> bool:
+        return self.stop_request.exists()
+
+    # the preview
+    def write_preview(self, preview: Any) -> None:
+        """An ``events.Preview`` as ``preview.safetensors`` (format: the module docstring)."""
+        import torch
+
+        from engine.checkpoint import save_checkpoint
+
+        tiles = preview.tiles
+        tensors = {f"tile.{r}.{c}": tile for r, row in enumerate(tiles.rows) for c, tile in enumerate(row)}
+        fields = {}
+        for f in dataclasses.fields(tiles):
+            value = getattr(tiles, f.name)
+            if isinstance(value, torch.Tensor):
+                tensors[f.name] = value
+            elif f.name != "rows":
+                fields[f.name] = value
+        state = {"step": preview.step, "kind": type(tiles).__name__, "shape": [len(row) for row in tiles.rows],
+                 "fields": fields}
+        save_checkpoint(self.preview, tensors, state)
+
+    def read_preview(self) -> Any:
+        """The ``events.Preview`` in ``preview.safetensors``; CheckpointError when there is none or it is damaged."""
+        from engine import events
+        from engine.checkpoint import load_checkpoint
+
+        tensors, state = load_checkpoint(self.preview)
+        kinds = {kind.__name__: kind for kind in (events.Tiles, events.SimilarityTiles)}
+        if state.get("kind") not in kinds:
+            raise CheckpointError(f"{self.preview} holds an unknown preview kind {state.get('kind')!r}")
+        rows = [[tensors[f"tile.{r}.{c}"] for c in range(n)] for r, n in enumerate(state["shape"])]
+        others = {name: value for name, value in tensors.items() if not name.startswith("tile.")}
+        return events.Preview(int(state["step"]), kinds[state["kind"]](rows=rows, **state["fields"], **others))
 
     # metrics.jsonl
     def records(self, up_to_step: int | None = None, evals_only: bool = False) -> Iterator[dict[str, Any]]:

@@ -1,6 +1,7 @@
 """The main window: setup on the left, live plots in the middle, the preview on the right, run status below.
 
-The GUI thread only draws: training runs in a :class:`TrainingWorker`, the engine import, dataset loading for
+The GUI thread only draws: training runs in a :class:`TrainingWorker` (or in a torchrun job a
+:class:`TorchrunWorker` follows through its run folder), the engine import, dataset loading for
 the preview and run-folder reading in background threads. Nothing here imports the engine at module level
 (PyTorch takes seconds to import); engine modules are imported inside methods that run once the catalog has
 loaded, when they are already in ``sys.modules``.
@@ -42,8 +43,9 @@ from gui.preview import PreviewGrid
 from gui.setup_panel import SetupPanel
 from gui.status_bar import RunStatusBar
 from gui.theme import AppFont, Style
+from gui.torchrun_dialog import TorchrunDialog
 from gui.word_map import WordMap
-from gui.worker import TrainingWorker
+from gui.worker import TorchrunWorker, TrainingWorker
 
 CLOSE_TIMEOUT_MS = 4500  # closing waits this long for the run to finish its step and write its checkpoint
 PRESENTER_VIEW_SHARE = 0.62  # of the window's width for the tabbed views (preview, embeddings, ...) in presenter mode
@@ -66,7 +68,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Pretext")
         self.resize(1280, 800)
         self.catalog: Catalog | None = None
-        self.worker: TrainingWorker | None = None
+        self.worker: TrainingWorker | TorchrunWorker | None = None
+        self.torchrun_dialog: TorchrunDialog | None = None
         self.run_dir: Path | None = None  # the run shown (started or opened), which Continue trains further
         self.state = RunState.LOADING
         self.preset_title = ""
@@ -164,6 +167,9 @@ class MainWindow(QMainWindow):
                                             pixmap.SP_MediaSeekForward)
         self.continue_action.setToolTip("Train the opened or last run further from its checkpoint, "
                                         "with the budget set under Training")
+        self.torchrun_action = self._action(run, "Run with &torchrun...", self.run_with_torchrun)
+        self.torchrun_action.setToolTip("Train these settings on several processes (and machines) with torchrun, "
+                                        "following the run folder that rank 0 writes")
         run.addSeparator()
         self.preview_action = self._action(run, "New &Preview", self.new_preview, ("Ctrl+R", "F5"),
                                            pixmap.SP_BrowserReload)
@@ -213,8 +219,9 @@ class MainWindow(QMainWindow):
         self.state = state
         idle, busy = state is RunState.IDLE, state in (RunState.RUNNING, RunState.PAUSED)
         self.start_action.setEnabled(idle)
+        self.torchrun_action.setEnabled(idle)
         self.continue_action.setEnabled(idle and self.run_dir is not None)
-        self.pause_action.setEnabled(busy)
+        self.pause_action.setEnabled(busy and self.worker.pausable)
         self.pause_action.setText("&Resume" if state is RunState.PAUSED else "&Pause")
         self.pause_action.setIcon(self.style().standardIcon(
             QStyle.StandardPixmap.SP_MediaPlay if state is RunState.PAUSED else QStyle.StandardPixmap.SP_MediaPause))
@@ -299,7 +306,32 @@ class MainWindow(QMainWindow):
             return
         self.plots.reset()
         self.status.clear_run()
-        self._launch(lambda worker: worker.start_new(config))
+        worker = TrainingWorker()
+        self._launch(worker, lambda: worker.start_new(config))
+
+    def run_with_torchrun(self) -> None:
+        """The torchrun dialog for the settings; its Start launches the job and the window follows it."""
+        from engine.build import RunConfig
+        from engine.run import new_run_dir
+
+        if self.state is not RunState.IDLE:
+            return
+        try:
+            config = RunConfig.with_method_defaults(self.setup.values())
+        except ValueError as e:
+            self.show_error("Cannot start", str(e))
+            return
+        self.torchrun_dialog = dialog = TorchrunDialog(config, new_run_dir(config), self)
+        dialog.accepted.connect(lambda: self._start_torchrun(dialog))
+        dialog.open()
+
+    def _start_torchrun(self, dialog: TorchrunDialog) -> None:
+        if self.state is not RunState.IDLE:
+            return
+        self.plots.reset()
+        self.status.clear_run()
+        worker = TorchrunWorker()
+        self._launch(worker, lambda: worker.start(dialog.config, dialog.torchrun(), dialog.run_dir))
 
     def continue_run(self) -> None:
         from engine.runfolder import RunFolder
@@ -320,15 +352,15 @@ class MainWindow(QMainWindow):
                             f"({state['elapsed'] / 60:.1f} minutes): raise the budget under Training to continue it.")
             return
         self.status.clear_run()
-        self._launch(lambda worker: worker.start_continued(self.run_dir, **budget))
-
-    def _launch(self, start: Callable[[TrainingWorker], None]) -> None:
-        self.previewer.cancel()
         worker = TrainingWorker()
+        self._launch(worker, lambda: worker.start_continued(self.run_dir, **budget))
+
+    def _launch(self, worker: TrainingWorker | TorchrunWorker, start: Callable[[], None]) -> None:
+        self.previewer.cancel()
         worker.event.connect(self._on_event, Qt.ConnectionType.QueuedConnection)
         try:
-            start(worker)
-        except ValueError as e:  # a run folder that cannot be continued
+            start()
+        except (ValueError, OSError) as e:  # a run folder that cannot be continued, torchrun that cannot start
             self.show_error("Cannot start", describe(e))
             return
         self.worker = worker
@@ -338,7 +370,7 @@ class MainWindow(QMainWindow):
         self.status.showMessage("Starting ...")
 
     def toggle_pause(self) -> None:
-        if self.state is RunState.RUNNING:
+        if self.state is RunState.RUNNING and self.worker.pausable:
             self.worker.pause()
             self._set_state(RunState.PAUSED)
             self.status.showMessage("Paused: Space resumes")

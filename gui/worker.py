@@ -7,6 +7,9 @@ and control call. The thread never touches a widget: the Session calls :attr:`Tr
 and Qt queues the event to the GUI thread. The Session throttles its events at the source (a Step event every
 quarter second carries every (step, loss) pair since the last), so that queue cannot outgrow what the GUI
 drains. Stopping is cooperative: the Session finishes its step, writes its checkpoint and returns.
+
+A run on several processes is a torchrun job instead (:class:`TorchrunWorker`): the window follows the run folder
+its rank 0 writes, through the same events.
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ class TrainingWorker(QObject):
     channels) or through the calls below."""
 
     event = Signal(object)  # an engine.events instance, emitted on the training thread, delivered on the GUI thread
+    pausable = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -139,6 +143,94 @@ class TrainingWorker(QObject):
 
     def wait(self, timeout_s: float) -> bool:
         """Block until the thread has ended (True) or ``timeout_s`` passed (False)."""
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        return not self.alive
+
+
+class TorchrunWorker(QObject):
+    """A torchrun job (engine.launch.TorchrunJob) followed from its run folder on a daemon thread: its events reach
+    the GUI thread as a TrainingWorker's do. It cannot pause, and the method's previews come at the job's own pace;
+    Stop asks the job through its run folder. The explorer's snapshots and the attention maps are those of the job's
+    latest checkpoint, loaded on the CPU (the job's devices are busy)."""
+
+    event = Signal(object)
+    pausable = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._job = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._loaded = None  # engine LoadedRun of the latest checkpoint read
+        self._attention_extra = None  # uint8 images the user dropped on the attention view
+
+    def start(self, config: Any, torchrun: Any, run_dir: Path) -> None:
+        """Start the job training ``config`` (an engine RunConfig) into ``run_dir`` as ``torchrun`` (an engine
+        TorchrunConfig) says; OSError when torchrun cannot be started."""
+        from engine.launch import TorchrunJob
+
+        self._job = TorchrunJob.start(config, torchrun, run_dir)
+        self._thread = threading.Thread(target=self._job.follow, args=(self.event.emit,), name="pretext-torchrun",
+                                        daemon=True)
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def run_dir(self) -> Path | None:
+        return None if self._job is None else self._job.run_dir
+
+    def stop(self) -> None:
+        self._job.stop()
+
+    def request_preview(self) -> None:
+        """Nothing: the job writes its previews at its own pace (preview_every_s)."""
+
+    def request_attention(self, images: Any) -> None:
+        """Add uint8 images at the run's size to the attention maps: while the job runs, they come as an Attention
+        event, computed on a thread of their own."""
+        self._attention_extra = images
+        if self.alive:
+            threading.Thread(target=self._emit_attention, name="pretext-attention", daemon=True).start()
+
+    def attention(self) -> Any:
+        """The attention overlays (an ``events.Attention``) of the latest checkpoint; on any thread."""
+        return self._latest_run().attention(self._attention_extra)
+
+    def _emit_attention(self) -> None:
+        from engine import events
+        from engine.errors import describe
+
+        try:
+            self.event.emit(self.attention())
+        except Exception as e:  # noqa: BLE001  (shown; the job goes on)
+            self.event.emit(events.Warning(f"cannot compute the attention maps: {describe(e)}"))
+
+    def take_snapshot(self, cancelled: Callable[[], bool]) -> Any:
+        """An ``EncoderSnapshot`` of the latest checkpoint with its dataset, run folder and method name (the
+        explorer's LiveSource calls it on a background thread)."""
+        from engine.explore.embedding import EncoderSnapshot
+
+        run = self._latest_run()
+        return EncoderSnapshot.of_run(run), run.dataset, run.run_dir, run.config.method
+
+    def _latest_run(self) -> Any:
+        from engine.run import load_run
+        from engine.runfolder import RunFolder
+
+        with self._lock:
+            state = RunFolder(self.run_dir).checkpoint_state()
+            if state is None:
+                raise ValueError("the job has not written a checkpoint yet")
+            if self._loaded is None or self._loaded.step != state["step"]:
+                self._loaded = load_run(self.run_dir, device="cpu")
+            return self._loaded
+
+    def wait(self, timeout_s: float) -> bool:
+        """Block until the job and its following have ended (True) or ``timeout_s`` passed (False)."""
         if self._thread is not None:
             self._thread.join(timeout_s)
         return not self.alive

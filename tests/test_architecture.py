@@ -10,7 +10,8 @@ QT_MODULES = ("PySide6", "PyQt5", "PyQt6", "pyqtgraph", "shiboken6", "gui")
 
 
 def test_engine_imports_no_qt_module():
-    imports = "engine.run, engine.cli, engine.data, engine.methods, engine.nets, engine.eval.protocol"
+    imports = ("engine.run, engine.cli, engine.data, engine.methods, engine.nets, engine.eval.protocol, engine.follow, "
+               "engine.launch")
     code = (f"import sys, {imports}\nfrom engine.data import dataset_sources; dataset_sources()\n"
             f"bad = [m for m in sys.modules if m.split('.')[0] in {QT_MODULES!r}]\n"
             "print(bad); sys.exit(1 if bad else 0)")

@@ -111,6 +111,37 @@ def test_a_rank_dying_stops_the_other_with_one_sentence_and_keeps_the_checkpoint
     assert not list(run_dir.glob(".*.tmp"))
 
 
+@needs_torchrun
+def test_a_torchrun_job_followed_and_stopped_through_its_folder_ends_cleanly(tmp_path, monkeypatch):
+    """The window's job: started as it starts it, followed from rank 0's folder, stopped through the folder."""
+    from engine import events, launch
+    from gui.history import load_history
+
+    monkeypatch.setattr(launch, "STOP_GRACE_S", 20.0)  # a stop not honoured fails the test sooner
+    run_dir = tmp_path / "run"
+    config = from_dict(RunConfig, {**COMMON, "method": "simclr", "steps": 100_000})
+    job = launch.TorchrunJob.start(config, launch.TorchrunConfig(processes=2), run_dir,
+                                   env={"OMP_NUM_THREADS": "1", "PRETEXT_DDP_TIMEOUT_S": "20"})
+    seen = []
+
+    def stop_after_3_steps(event):
+        seen.append(event)
+        if isinstance(event, events.Step) and event.step >= 3:
+            job.stop()
+
+    finished = job.follow(stop_after_3_steps, poll_s=0.1)
+    assert (finished.reason, job.returncode) == ("stopped", 0), [e for e in seen if isinstance(e, events.Error)]
+    steps = [s for e in seen if isinstance(e, events.Step) for s in e.steps]
+    assert steps == list(range(1, finished.step + 1)) and finished.step >= 3
+    assert isinstance(seen[0], events.Started) and any(isinstance(e, events.Preview) for e in seen)
+    assert load_checkpoint(run_dir / "checkpoint.safetensors")[1]["step"] == finished.step
+    assert [e.step for e in seen if isinstance(e, events.Checkpoint)][-1] == finished.step
+    assert {p.name for p in run_dir.iterdir()} == {"run.json", "metrics.jsonl", "checkpoint.safetensors",
+                                                    "preview.safetensors", "stop"}  # rank 0's files alone
+    history = load_history(run_dir)  # and the folder opens in the window as any run's does
+    assert history.checkpoint_step == finished.step and history.steps.tolist() == steps
+
+
 def test_a_global_batch_the_ranks_cannot_split_is_refused_in_a_sentence(monkeypatch):
     monkeypatch.setattr(distributed, "world_size", lambda: 3)
     with pytest.raises(ValueError, match="batch_size 32 is the global batch .* use a multiple of 3"):

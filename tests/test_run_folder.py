@@ -1,20 +1,24 @@
-"""The engine's seams: the run-folder format, the build step, the checkpoint codec, the CLI's flags made from
-RunConfig, and a hand-edited run.json refused in one sentence before anything starts."""
+"""The engine's seams: the run-folder format (its stop request and preview file too), the build step, the checkpoint
+codec, the CLI's flags made from RunConfig (and back), and a hand-edited run.json refused in one sentence before
+anything starts."""
 from __future__ import annotations
 
 import dataclasses
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 import torch
 
+from engine import events
 from engine.build import RunConfig, build, build_optimizer, channel_stats
-from engine.checkpoint import restore_training, training_tensors
-from engine.cli import build_parser, config_flags
+from engine.checkpoint import load_checkpoint, restore_training, training_tensors
+from engine.cli import build_parser, config_flags, main, parse_settings, train_flags
 from engine.config import from_dict
+from engine.data import dataset_sources
 from engine.errors import CheckpointError, describe
 from engine.run import Session, load_run
 from engine.runfolder import RunFolder
@@ -121,3 +125,81 @@ def test_load_run_reads_a_folder_without_writing_to_it(tmp_path):
     run = load_run(tmp_path, device="cpu")
     assert run.step == 2 and not run.method.training
     assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == before
+
+
+STOPPABLE = {**SMALL, "method": "simclr", "dataset_options": {"train_size": 128, "test_size": 32, "image_size": 16},
+             "batch_size": 16, "steps": 100_000, "warmup_steps": 0}
+
+
+def test_a_stop_request_in_the_folder_stops_a_run_with_its_checkpoint_and_a_resume_clears_it(tmp_path):
+    run_dir = tmp_path / "run"
+
+    def stop_at_3(event):
+        if isinstance(event, events.Step) and event.step >= 3:
+            RunFolder(run_dir).request_stop()
+
+    finished = Session(from_dict(RunConfig, STOPPABLE), run_dir, stop_at_3).run()
+    assert finished.reason == "stopped" and finished.step >= 3
+    assert load_checkpoint(run_dir / "checkpoint.safetensors")[1]["step"] == finished.step
+    resumed = Session.from_run_dir(run_dir, steps=finished.step + 2).run()  # writing run.json removed the request
+    assert (resumed.reason, resumed.step) == ("completed", finished.step + 2)
+
+
+def test_a_stop_request_ends_a_cli_run_cleanly_and_it_wrote_its_preview(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    folder = RunFolder(run_dir)
+
+    def stop_once_training():
+        while not folder.metrics.exists() or not folder.metrics.read_text():
+            threading.Event().wait(0.05)
+        folder.request_stop()
+
+    threading.Thread(target=stop_once_training, daemon=True).start()
+    settings = [arg for name, value in STOPPABLE["dataset_options"].items()
+                for arg in ("--set", f"dataset.{name}={value}")]
+    assert main(["train", "--method", "simclr", "--batch-size", "16", "--steps", "100000", "--device", "cpu",
+                 "--eval-every-s", "0", "--no-final-eval", "--preview-every-s", "0", "--checkpoint-every-s", "0",
+                 "--write-previews", "--out", str(run_dir), *settings]) == 0
+    assert "Run stopped at step" in capsys.readouterr().err
+    assert load_checkpoint(folder.checkpoint)[1]["step"] >= 1
+    assert folder.read_preview().step == 0  # the preview shown as training began
+
+
+def test_a_preview_file_holds_the_tiles_and_a_similarity_matrix(tmp_path):
+    folder = RunFolder(tmp_path)
+    tile = torch.arange(3 * 4 * 4, dtype=torch.uint8).reshape(3, 4, 4)
+    tiles = events.SimilarityTiles("pairs", [[tile, tile + 1], [tile + 2]], [["a", "b"], ["c"]], texts=["x", "y"],
+                                   matrix=torch.eye(2))
+    folder.write_preview(events.Preview(7, tiles))
+    preview = folder.read_preview()
+    assert preview.step == 7 and type(preview.tiles) is events.SimilarityTiles
+    assert (preview.tiles.title, preview.tiles.captions, preview.tiles.texts) == ("pairs", [["a", "b"], ["c"]],
+                                                                                  ["x", "y"])
+    assert [len(row) for row in preview.tiles.rows] == [2, 1] and torch.equal(preview.tiles.rows[1][0], tile + 2)
+    assert torch.equal(preview.tiles.matrix, torch.eye(2))
+    folder.write_preview(events.Preview(8, events.Tiles("views", [[tile]], [["t"]])))
+    assert type(folder.read_preview().tiles) is events.Tiles
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def cli_config(flags: list[str]) -> RunConfig:
+    """The config ``main.py train FLAGS`` trains, built as engine.cli.train_session builds it."""
+    args = build_parser().parse_args(["train", *flags])
+    values = parse_settings(args.set)
+    values.update({f.name: getattr(args, f.name) for f in config_flags() if getattr(args, f.name) is not None})
+    return RunConfig.with_method_defaults(values)
+
+
+def trained_as(config: RunConfig) -> dict:
+    """What a run of ``config`` trains: its fields, the nested settings parsed (``--set`` gives them as text)."""
+    nested = {"dataset_options": from_dict(dataset_sources()[config.dataset].config, config.dataset_options),
+              "method_options": config.method_config(), "augment": config.augment_config()}
+    return {**vars(config), **nested}
+
+
+def test_the_train_flags_of_a_config_make_the_same_config():
+    config = RunConfig.with_method_defaults({**STOPPABLE, "method": "moco", "final_eval": True,
+                                             "method_options": {"queue_size": 64},
+                                             "augment": {"crop_ratio": 2.0, "flip_p": 0.0}})
+    assert trained_as(cli_config(train_flags(config))) == trained_as(config)
+    assert from_dict(type(config.method_config()), {}) != config.method_config()  # the options did travel
