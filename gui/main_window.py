@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QStyle,
+    QTabBar,
     QToolBar,
     QWidget,
 )
@@ -85,7 +86,8 @@ class MainWindow(QMainWindow):
         self.preview = PreviewGrid()
         self.setup_dock = self._dock("Setup", self.setup, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.preview_dock = self._dock("Preview", self.preview, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.resizeDocks([self.setup_dock, self.preview_dock], [350, 300], Qt.Orientation.Horizontal)
+        # the tabbed column wide enough for its four tab names at 1280 x 800
+        self.resizeDocks([self.setup_dock, self.preview_dock], [330, 380], Qt.Orientation.Horizontal)
         self.attention_view, self.health_view = AttentionView(lambda: self.worker), HealthView()
         self.attention_dock = self._dock("Attention", self.attention_view, Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(self.preview_dock, self.attention_dock)  # a tab: the overlays need the column's height
@@ -271,6 +273,8 @@ class MainWindow(QMainWindow):
         for dock, view in ((self.clip_dock, self.clip_view), (self.words_dock, self.word_map),
                            (self.pixels_dock, self.pixels_view)):
             dock.setVisible(method is not None and view.serves(method))
+        for bar in self.findChildren(QTabBar, options=Qt.FindChildOption.FindDirectChildrenOnly):
+            bar.setElideMode(Qt.TextElideMode.ElideNone)  # whole names; arrows scroll the tabs that do not fit
 
     def _show_augment_preview(self, preview: Any) -> None:
         if self.state is RunState.IDLE:
