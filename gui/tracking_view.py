@@ -34,6 +34,7 @@ from gui.theme import Style
 FIRST, CURRENT = 0, 1
 FRAMES_PER_S = 6
 COLOUR_TOLERANCE = 40.0  # RGB distance within which a pixel belongs to the clicked colour region (clips without truth)
+J_AXIS_TOP = 1.4  # J is at most 1: the room above holds the legend
 
 
 @dataclass(frozen=True)
@@ -144,8 +145,8 @@ class TrackingView(QWidget):
         self.panes.setToolTip("Click an object in the first frame to track it through the clip")
         self.plot = pg.PlotWidget()
         self.plot.setToolTip("J per frame: the IoU of the propagated and the true mask")
-        self.plot.setYRange(0, 1.05)
-        self.legend = self.plot.addLegend(offset=(-10, 10))  # top right: J falls as the clip goes on
+        self.plot.setYRange(0, J_AXIS_TOP)
+        self.legend = self.plot.addLegend(offset=(-10, 5), colCount=2)  # one row, above J = 1: it covers no point
         self.j_curve = self.plot.plot([], [], name="propagated", symbol="o")
         self.copy_curve = self.plot.plot([], [], name="first frame copied", symbol="t")
         self.cursor = pg.InfiniteLine(0, movable=False)
