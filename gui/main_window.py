@@ -298,15 +298,20 @@ class MainWindow(QMainWindow):
         return True
 
     # runs
-    def start_run(self) -> None:
+    def _config_to_start(self) -> Any:
+        """The setup's RunConfig when the window is idle and the settings are valid; else None (a refusal shown)."""
         from engine.build import RunConfig
 
         if self.state is not RunState.IDLE:
-            return
+            return None
         try:
-            config = RunConfig.with_method_defaults(self.setup.values())
+            return RunConfig.with_method_defaults(self.setup.values())
         except ValueError as e:
             self.show_error("Cannot start", str(e))
+            return None
+
+    def start_run(self) -> None:
+        if (config := self._config_to_start()) is None:
             return
         self.plots.reset()
         self.status.clear_run()
@@ -315,15 +320,9 @@ class MainWindow(QMainWindow):
 
     def run_with_torchrun(self) -> None:
         """The torchrun dialog for the settings; its Start launches the job and the window follows it."""
-        from engine.build import RunConfig
         from engine.run import new_run_dir
 
-        if self.state is not RunState.IDLE:
-            return
-        try:
-            config = RunConfig.with_method_defaults(self.setup.values())
-        except ValueError as e:
-            self.show_error("Cannot start", str(e))
+        if (config := self._config_to_start()) is None:
             return
         self.torchrun_dialog = dialog = TorchrunDialog(config, new_run_dir(config), self)
         dialog.accepted.connect(lambda: self._start_torchrun(dialog))
