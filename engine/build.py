@@ -71,16 +71,18 @@ class RunConfig:
 
     @classmethod
     def with_method_defaults(cls, values: dict[str, Any]) -> RunConfig:
-        """The config for ``values`` with the method's ``train_defaults`` filling the settings ``values`` leaves out,
-        and its ``dataset_defaults`` the dataset options (user choices win over the method's, which win over the
-        fields' defaults)."""
+        """The config for ``values`` with the method's ``train_defaults_for`` its data filling the settings ``values``
+        leaves out, and its ``dataset_defaults`` the dataset options (user choices win over the method's, which win
+        over the fields' defaults)."""
         method = METHODS.get(values.get("method", cls.method))
         if method is None:
             return from_dict(cls, values)
+        dataset = values.get("dataset", method.train_defaults.get("dataset", cls.dataset))
         options = values.get("dataset_options", {})
         if isinstance(options, dict):  # anything else is refused by the config, in a sentence
-            options = {**method.dataset_defaults(values.get("dataset", cls.dataset)), **options}
-        return from_dict(cls, {**method.train_defaults, **values, "dataset_options": options})
+            options = {**method.dataset_defaults(dataset), **options}
+        trained = method.train_defaults_for(dataset, options if isinstance(options, dict) else {})
+        return from_dict(cls, {**trained, **values, "dataset_options": options})
 
     def augment_defaults(self) -> dict[str, Any]:
         """The augmentation before the user's settings: the dataset's, then the method's (paper's) defaults."""

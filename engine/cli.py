@@ -300,7 +300,8 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     for f in config_flags():
         flag, kind = "--" + f.name.replace("_", "-"), hints[f.name]
         choices = sorted(registries[f.name]) if f.name in registries else f.metadata["choices"]
-        by_method = any(f.name in method.train_defaults for method in METHODS.values())
+        by_method = any(f.name in method.train_defaults_for(dataset, {}) for method in METHODS.values()
+                        for dataset in registries["dataset"])
         help_text = f"{f.metadata['help']} (default: {f.default}" + (", or the method's)" if by_method else ")")
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, help=help_text)

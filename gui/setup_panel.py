@@ -142,6 +142,7 @@ class SetupPanel(QWidget):
 
     def _build_dataset_form(self) -> None:
         self._place("Dataset", ConfigForm(self.catalog.datasets[self.dataset.currentText()].config))
+        self.forms["Dataset"].changed.connect(self._reset_forms_that_follow_the_data)
         self._describe()
 
     def _build_method_forms(self) -> None:
@@ -158,16 +159,25 @@ class SetupPanel(QWidget):
     def _reset_defaults(self) -> None:
         """The dataset form takes the method's dataset defaults (the user's changes stay), the augmentation form the
         dataset's and then the method's defaults, the training forms the method's; the user's other changes stay."""
-        from engine.data import dataset_augment_defaults
-
         method = self.catalog.methods[self.method.currentText()]
         dataset, dataset_form = self.dataset.currentText(), self.forms["Dataset"]
         changed = dataset_form.changes()
         dataset_form.reset(method.dataset_defaults(dataset))
-        dataset_form.set_values(changed)
-        augment = {**dataset_augment_defaults(dataset, dataset_form.values()), **method.augment_defaults}
-        for page, defaults in (("Augmentation", augment), ("Training", method.train_defaults),
-                               ("Advanced", method.train_defaults)):
+        dataset_form.set_values(changed)  # signals a change: the forms that follow the data reset
+
+    def _reset_forms_that_follow_the_data(self) -> None:
+        """The augmentation and training forms take the defaults for the dataset's current settings (a world's
+        invariances, a view size that fits its images); the user's changes stay."""
+        from engine.data import dataset_augment_defaults
+
+        method = self.catalog.methods[self.method.currentText()]
+        dataset, options = self.dataset.currentText(), self.forms["Dataset"].values()
+        try:
+            augment = {**dataset_augment_defaults(dataset, options), **method.augment_defaults}
+            trained = method.train_defaults_for(dataset, options)
+        except ValueError:  # a setting being typed that does not parse yet: Start names it (check)
+            return
+        for page, defaults in (("Augmentation", augment), ("Training", trained), ("Advanced", trained)):
             form = self.forms[page]
             kept = {k: v for k, v in form.changes().items() if k not in defaults}
             form.reset(defaults)

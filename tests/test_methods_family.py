@@ -95,4 +95,11 @@ def test_method_train_defaults_apply_unless_the_user_sets_them():
     assert METHODS["dino"].train_defaults["lr"] != RunConfig.lr
     assert RunConfig.with_method_defaults({"method": "dino"}).lr == METHODS["dino"].train_defaults["lr"]
     assert RunConfig.with_method_defaults({"method": "dino", "lr": 0.01}).lr == 0.01
-    assert RunConfig.with_method_defaults({"method": "simclr"}).lr == RunConfig.lr
+    assert RunConfig.with_method_defaults({"method": "moco"}).lr == RunConfig.lr
+
+
+def test_a_method_default_can_suit_one_dataset_only():
+    assert RunConfig.with_method_defaults({"method": "simclr"}).crop_size == 24  # the 32 px shapes
+    assert RunConfig.with_method_defaults({"method": "simclr", "dataset_options": {"image_size": 64}}).crop_size == 48
+    assert RunConfig.with_method_defaults({"method": "simclr", "dataset": "digits"}).crop_size == 0  # 8 px
+    assert RunConfig.with_method_defaults({"method": "simclr", "crop_size": 32}).crop_size == 32

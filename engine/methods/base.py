@@ -74,6 +74,12 @@ class Method(nn.Module):
         self.augment = augment
 
     @classmethod
+    def train_defaults_for(cls, dataset: str, dataset_options: dict[str, Any]) -> dict[str, Any]:
+        """``train_defaults`` and the settings that suit the method on this data only (e.g. a view size that fits its
+        images)."""
+        return cls.train_defaults
+
+    @classmethod
     def dataset_defaults(cls, dataset: str) -> dict[str, Any]:
         """Settings of ``dataset`` the method's pretext needs (e.g. an upright world for RotNet); the user's dataset
         options override them key by key."""

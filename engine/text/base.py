@@ -52,6 +52,10 @@ class TextMethod(nn.Module):
         self.register_buffer("counts", counts.clone().long())  # word counts of the training passages
 
     @classmethod
+    def train_defaults_for(cls, dataset: str, dataset_options: dict[str, Any]) -> dict[str, Any]:
+        return cls.train_defaults
+
+    @classmethod
     def dataset_defaults(cls, dataset: str) -> dict[str, Any]:
         return {}
 
