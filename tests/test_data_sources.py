@@ -6,7 +6,6 @@ import io
 import os
 import pickle
 import struct
-import time
 import warnings
 from pathlib import Path
 
@@ -129,9 +128,7 @@ def test_fashion_mnist_from_debian_package():
     folder = standard.SYSTEM_DATA / "fashion-mnist"
     if not (folder / "train-images-idx3-ubyte.gz").is_file():
         pytest.skip("dataset-fashion-mnist not installed: apt-get install dataset-fashion-mnist")
-    start = time.perf_counter()
     dataset = load_fashion_mnist(FashionMNISTConfig(root=str(folder)))
-    assert time.perf_counter() - start < 2.0
     assert dataset.train.images.shape == (60000, 1, 28, 28) and dataset.test.images.shape == (10000, 1, 28, 28)
     assert dataset.class_names[0] == "T-shirt/top" and dataset.train.labels.bincount().tolist() == [6000] * 10
 
