@@ -186,8 +186,8 @@ def test_settings_the_method_refuses_are_named_before_anything_trains(window, qt
 
 
 def test_the_training_forms_follow_the_data_the_method_trains_on(window):
-    setup = window.setup  # SimCLR on 16 px shapes: its views at 3/4 of the side
-    assert setup.forms["Advanced"].values()["crop_size"] == 12 and setup.forms["Training"].values()["lr"] == 8e-3
+    setup = window.setup  # SimCLR on 16 px shapes: views at 3/4 of the side, but not under 16 px
+    assert setup.forms["Advanced"].values()["crop_size"] == 16 and setup.forms["Training"].values()["lr"] == 8e-3
     setup.forms["Dataset"].set_values({"image_size": 32})
     assert setup.forms["Advanced"].values()["crop_size"] == 24
     setup.dataset.setCurrentText("digits")  # 8 px: views at the image size
