@@ -13,7 +13,10 @@ its rank 0 writes, through the same events.
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import queue
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, TimeoutError
@@ -23,6 +26,19 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 SNAPSHOT_POLL_S = 0.25  # how often a waiting take_snapshot() checks for cancellation, a pause or the run's end
+
+
+TRAINING_NICENESS = 5
+
+
+def run_below_the_window(run: Callable[[], None]) -> None:
+    """``run()`` on this thread at a lower scheduling priority than the GUI thread (Linux nice is per thread, and
+    the compute threads PyTorch starts from here inherit it): when training has every core busy, a repaint gets
+    the CPU at once instead of queueing behind the kernels. Where the OS has no per-thread priority, unchanged."""
+    if hasattr(os, "setpriority") and sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), TRAINING_NICENESS)
+    run()
 
 
 class TrainingWorker(QObject):
@@ -53,7 +69,8 @@ class TrainingWorker(QObject):
 
     def _start(self, session: Any) -> None:
         self._session = session
-        self._thread = threading.Thread(target=session.run, name="pretext-training", daemon=True)
+        self._thread = threading.Thread(target=run_below_the_window, args=(session.run,), name="pretext-training",
+                                        daemon=True)
         self._thread.start()
 
     @property

@@ -4,6 +4,8 @@ session: gui/garbage.py)."""
 from __future__ import annotations
 
 import gc
+import os
+import sys
 import threading
 
 import pytest
@@ -89,3 +91,25 @@ def test_once_the_engine_has_loaded_its_objects_are_frozen_and_new_garbage_is_st
     del marker
     gc.collect()
     assert released == [threading.main_thread().name]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities are Linux's")
+def test_training_runs_below_the_gui_thread_and_the_threads_it_starts_inherit_that():
+    from gui.worker import TRAINING_NICENESS, run_below_the_window
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    seen: list[int] = []
+
+    def train() -> None:
+        seen.append(niceness())
+        helper = threading.Thread(target=lambda: seen.append(niceness()))
+        helper.start()
+        helper.join()
+
+    thread = threading.Thread(target=run_below_the_window, args=(train,))
+    thread.start()
+    thread.join()
+    assert seen == [min(niceness() + TRAINING_NICENESS, 19)] * 2
+    assert niceness() < seen[0] or niceness() == 19  # the GUI thread's own priority is unchanged
