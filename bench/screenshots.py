@@ -155,6 +155,10 @@ def main() -> None:
             if tab == "pixels":
                 show_pixels(window.pixels_view, args.click, wait)
                 wait(1)
+            if tab == "explorer" and window.explorer.explored is not None:
+                window.explorer.show_neighbours(0)  # as a click on the first training image's point
+                wait(10, lambda: not window.explorer.jobs["neighbours"].running)
+                wait(1)
             shots = {tab: None} if tab != "clip" else CLIP_TABS
             for name, index in shots.items():
                 if name == "clip-dropped":

@@ -8,10 +8,11 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QFontMetrics
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QProgressBar,
     QPushButton,
@@ -36,6 +37,7 @@ def table(rows: list[list[str]], columns: list[str], row_names: list[str] | None
     if row_names is not None:
         widget.setVerticalHeaderLabels(row_names)
     widget.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+    widget.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)  # fonts change too
     fill(widget, rows)
     return widget
 
@@ -47,7 +49,6 @@ def fill(widget: QTableWidget, rows: list[list[str]]) -> None:
             item = QTableWidgetItem(text)
             item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
             widget.setItem(r, c, item)
-    widget.resizeColumnsToContents()
 
 
 def percent(value: float | None) -> str:
@@ -227,6 +228,9 @@ def style_plot(plot: pg.PlotItem, style: Style, bottom: str, left: str) -> None:
         font = axis.font()
         font.setPointSize(style.font_pt)
         axis.setTickFont(font)
+        # tick labels' room from the font (pyqtgraph's own text space kept the small font's after presenter mode)
+        axis.setStyle(autoExpandTextSpace=False, tickTextHeight=QFontMetrics(font).height(),
+                      tickTextWidth=QFontMetrics(font).horizontalAdvance("100"))
     plot.setLabel("bottom", bottom, **text)
     plot.setLabel("left", left, **text)
     plot.showGrid(y=True, alpha=0.2)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem, QWidget
 
@@ -49,9 +49,19 @@ class ThumbnailGrid(QListWidget):
     def set_side(self, side: int) -> None:
         self.side = side
         self.setIconSize(QSize(side, side))
-        metrics = self.fontMetrics()  # two caption lines, as wide as "0.93 crescent" wraps into
-        self.setGridSize(QSize(max(side, 9 * metrics.averageCharWidth()) + 8, side + 2 * metrics.height() + 6))
+        self._fit_cells()
         self.show_tiles(self.tiles)
+
+    def _fit_cells(self) -> None:
+        metrics = self.fontMetrics()  # two caption lines, as wide as "0.93 crescent" wraps into
+        self.setGridSize(QSize(max(self.side, 9 * metrics.averageCharWidth()) + 8,
+                               self.side + 2 * metrics.height() + 6))
+
+    def changeEvent(self, event) -> None:  # noqa: N802  (Qt override)
+        """A new font (presenter mode's arrives after its thumbnail side): cells as tall as two lines of it."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            self._fit_cells()
 
     def show_tiles(self, tiles: list[Tile], total: int | None = None) -> None:
         self.blockSignals(True)

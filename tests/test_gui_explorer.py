@@ -246,3 +246,23 @@ def test_snapshots_of_a_training_run_leave_it_training(window, qtbot, tiny_run):
     assert window.training_alive
     window.stop_action.trigger()
     qtbot.waitUntil(lambda: not window.training_alive, timeout=WAIT_MS)
+
+
+def test_thumbnail_cells_hold_two_caption_lines_of_a_font_set_after_their_size(qtbot):
+    """Presenter mode sets the thumbnail side, then the larger application font: the captions' second line (the
+    class name under the similarity) must still fit the cell."""
+    from PySide6.QtGui import QFontMetrics
+
+    from gui.thumbnails import ThumbnailGrid
+
+    app, grid = QApplication.instance(), ThumbnailGrid(side=72)
+    qtbot.addWidget(grid)
+    normal = app.font()
+    try:
+        larger = app.font()
+        larger.setPointSizeF(normal.pointSizeF() * 1.5)
+        app.setFont(larger)
+        qtbot.waitUntil(lambda: grid.font().pointSizeF() == larger.pointSizeF())
+        assert grid.gridSize().height() >= 72 + 2 * QFontMetrics(larger).height()
+    finally:
+        app.setFont(normal)
