@@ -155,6 +155,8 @@ class MainWindow(QMainWindow):
         self.save_preset_action = self._action(file, "&Save Preset...", self.save_preset_dialog, ("Ctrl+S",))
         file.addSeparator()
         self.open_run_action = self._action(file, "Open &Run...", self.open_run_dialog, ("Ctrl+Shift+O",))
+        self.demo_menu = file.addMenu("Open &Demo Run")
+        self.demo_menu.aboutToShow.connect(self._list_demo_runs)
         self.export_action = self._action(file, "&Export Plots (PNG, SVG)...", self.export_dialog, ("Ctrl+E",))
         file.addActions(self.explorer.actions)
         file.addSeparator()
@@ -492,6 +494,18 @@ class MainWindow(QMainWindow):
         folder = QFileDialog.getExistingDirectory(self, "Open run folder", str(runs_root()))
         if folder:
             self.load_run(Path(folder))
+
+    def _list_demo_runs(self) -> None:
+        """The demo runs bench/demo_runs.py trained, each labelled with how it was made."""
+        from engine.demo import demo_root, demo_runs
+
+        self.demo_menu.clear()
+        for demo in demo_runs():
+            action = self.demo_menu.addAction(f"{demo.title}  [{demo.made}]")
+            action.triggered.connect(lambda _=False, path=demo.path: self.load_run(path))
+        if self.demo_menu.isEmpty():
+            none = self.demo_menu.addAction(f"None yet: python bench/demo_runs.py trains them into {demo_root()}")
+            none.setEnabled(False)
 
     def export_dialog(self) -> None:
         default = (self.run_dir / "plots.png") if self.run_dir else Path("plots.png")
