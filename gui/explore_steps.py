@@ -14,6 +14,7 @@ from gui.snapshots import Subject
 
 K_NEIGHBOURS = 10
 MAX_CATEGORIES = 20  # colours a legend shows; the rarest categories beyond become "other"
+PCA, UMAP, PREVIOUS_UMAP = "PCA", "UMAP", "the previous snapshot's UMAP"  # what Explored.coordinates show
 LABEL, CLUSTERS, PROTOTYPES, PSEUDO_LABEL, ATTRIBUTE = "label", "clusters", "prototypes", "pseudo-label", "attribute:"
 
 Cancelled = Callable[[], bool]
@@ -28,9 +29,13 @@ class Explored:
     embedding: Any  # engine.explore.embedding.Embedding
     images: Any  # uint8 tensor (N, C, H, W): the embedding's rows of the training split
     coordinates: np.ndarray  # float32 (N, 2)
-    layout: str  # "PCA" or "UMAP"
+    layout: str  # PCA, UMAP or PREVIOUS_UMAP
     metadata: dict[str, list[str]]  # per-row columns (index, label, attributes), as the exports write them
     joint: Any = None  # a CLIP run's joint-space image embeddings of the rows, made when prompts are placed
+
+    @property
+    def shows_umap(self) -> bool:
+        return self.layout in (UMAP, PREVIOUS_UMAP)
 
     def follows(self, previous: Explored | None) -> bool:
         """Whether ``previous`` shows the same points of the same run (so this view can grow out of it)."""
@@ -60,26 +65,29 @@ class NeighbourGroup:
 
 def embed_subject(source: Any, previous: Explored | None, cancelled: Cancelled, progress: Progress) -> Explored:
     """A snapshot from ``source`` (gui.snapshots), its embedding and PCA view, aligned to ``previous`` when that
-    shows the same points."""
+    shows the same points; where ``previous`` shows them in UMAP, the points stay there until their new UMAP
+    moves them (a detour through PCA would be two jumps, not one motion)."""
     from engine.explore.embedding import embed_dataset
     from engine.explore.layout import align_2d, pca_2d
 
     subject = source.take(cancelled)
     embedding = embed_dataset(subject.snapshot, subject.dataset, "train", cancelled=cancelled, progress=progress)
     explored = Explored(subject, embedding, subject.dataset.train.images[embedding.indices],
-                        pca_2d(embedding.features), "PCA", embedding.metadata())
-    if explored.follows(previous):
+                        pca_2d(embedding.features), PCA, embedding.metadata())
+    if explored.follows(previous) and previous.shows_umap:
+        explored.coordinates, explored.layout = previous.coordinates, PREVIOUS_UMAP
+    elif explored.follows(previous):
         explored.coordinates = align_2d(explored.coordinates, previous.coordinates)
     return explored
 
 
 def umap_layout(worker: Any, explored: Explored, previous: Explored | None, cancelled: Cancelled,
                 progress: Progress) -> np.ndarray:
-    """UMAP coordinates, starting from the previous UMAP view of the same points if there is one, aligned to the
-    layout shown now so that the change animates as a morph."""
+    """UMAP coordinates, starting from the previous UMAP view of the same points if there is one, fitted onto the
+    layout shown now (that view, or PCA) so that the change animates as a morph (``bench/morph_motion.py``)."""
     from engine.explore.layout import align_2d, umap_2d
 
-    init = previous.coordinates if explored.follows(previous) and previous.layout == "UMAP" else None
+    init = previous.coordinates if explored.follows(previous) and previous.shows_umap else None
     coordinates = umap_2d(worker, explored.embedding.features, init=init, cancelled=cancelled, progress=progress)
     return align_2d(coordinates, explored.coordinates)
 

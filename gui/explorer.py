@@ -164,7 +164,7 @@ class Explorer(QObject):
             self.view.show_progress(None)
             return
         waiting = "" if worker.ready else " (after the UMAP process's warm-up)"
-        self.view.show_status(f"{self._title()}: PCA now, UMAP in a few seconds{waiting} ...")
+        self.view.show_status(f"{self._title()}: {explored.layout} now, UMAP in a few seconds{waiting} ...")
         self.view.show_progress(0.0)
         self.jobs["layout"].start(lambda cancelled, progress: steps.umap_layout(worker, explored, previous,
                                                                                 cancelled, progress),
@@ -173,7 +173,7 @@ class Explorer(QObject):
     def _laid_out(self, explored: steps.Explored, coordinates: np.ndarray) -> None:
         if explored is not self.explored:
             return
-        explored.coordinates, explored.layout = coordinates, "UMAP"
+        explored.coordinates, explored.layout = coordinates, steps.UMAP
         self.groups = steps.placed(self.groups, coordinates)
         self.view.scatter.move_to(coordinates)
         self.view.scatter.show_queries(self._query_positions())

@@ -195,7 +195,8 @@ def test_exports_round_trip(explorer, qtbot, tmp_path):
 
 
 class InstantLayouts:
-    """A stand-in for the UMAP process: a recognisable layout (the PCA init, scaled and turned), at once."""
+    """A stand-in for the UMAP process, at once: a layout of the features alone (the same for the same features,
+    whatever the init) that no rotation or scaling turns into their PCA view (the first two components, bent)."""
 
     ready = True
 
@@ -207,7 +208,8 @@ class InstantLayouts:
         assert knn_indices.shape == (len(features), settings.n_neighbors)
         if progress is not None:
             progress(1.0)
-        return (np.asarray(init)[:, ::-1] * 3).astype(np.float32)
+        x, y = (features[:, :2] / features[:, :2].std(0)).T
+        return np.stack([3 * y, x + np.sin(2 * y)], 1).astype(np.float32)
 
 
 def test_umap_replaces_pca_and_snapshot_morphs_from_the_previous_layout(window, qtbot, saved_run):
@@ -222,10 +224,15 @@ def test_umap_replaces_pca_and_snapshot_morphs_from_the_previous_layout(window, 
     qtbot.waitUntil(lambda: not scatter.animation.running, timeout=WAIT_MS)
     assert np.allclose(scatter.coordinates, first.coordinates) and "UMAP" in explorer.view.status.text()
 
+    shown = []  # the coordinates the new snapshot's points are first shown at
+    set_points = scatter.set_points
+    scatter.set_points = lambda coordinates, *args, **kwargs: (shown.append(np.array(coordinates)),
+                                                                set_points(coordinates, *args, **kwargs))
     explorer.view.snapshot_button.click()
     qtbot.waitUntil(lambda: explorer.explored is not first, timeout=WAIT_MS)
-    assert scatter.animation.running  # the new PCA view grows out of the UMAP one
     qtbot.waitUntil(lambda: explorer.explored.layout == "UMAP" and not scatter.animation.running, timeout=WAIT_MS)
+    [where] = shown  # they stayed on the previous UMAP (no detour through a PCA view) until their UMAP moved them
+    assert np.allclose(where, first.coordinates)
     assert layouts.calls == 2 and np.allclose(scatter.coordinates, explorer.explored.coordinates)
     assert np.allclose(explorer.explored.coordinates, first.coordinates, atol=1e-3)  # same encoder: same layout
 
