@@ -148,13 +148,15 @@ def main() -> None:
         window.presenter_action.setChecked(mode == "presenter")
         for tab in args.tabs:
             getattr(window, f"{tab}_dock").raise_()
-            wait(25 if tab in ("explorer", "words") and mode == "normal" else 3)  # the first view: PCA, then UMAP
+            wait(25 if tab == "words" and mode == "normal" else 3)  # the first view: PCA, then UMAP
             if tab == "words":
                 show_words(window.word_map, args.query, args.hover)
                 wait(1)
             if tab == "pixels":
                 show_pixels(window.pixels_view, args.click, wait)
                 wait(1)
+            if tab == "explorer":
+                wait(60, lambda: window.explorer.explored is not None and window.explorer.explored.layout == "UMAP")
             if tab == "explorer" and window.explorer.explored is not None:
                 window.explorer.show_neighbours(0)  # as a click on the first training image's point
                 wait(10, lambda: not window.explorer.jobs["neighbours"].running)

@@ -120,11 +120,11 @@ class EmbeddingView(QWidget):
 
     def apply_style(self, style: Style) -> None:
         self.scatter.apply_style(style)
-        side = 72 if style.presenter else 48
+        side = 64 if style.presenter else 48
         for grid in (self.selection, self.neighbours.grid):
             grid.set_side(side)
-        self.hover.set_side(2 * side)
-        self.side.setMinimumWidth(max(220, 3 * side + 56))  # three thumbnails a row, the grid's scroll bar beside
+        # the grids keep room for three thumbnails a row themselves; a presenter's hovered image leaves them rows
+        self.hover.set_side(3 * side // 2 if style.presenter else 2 * side)
 
     def resizeEvent(self, event) -> None:  # noqa: N802  (Qt override)
         """The images beside the scatter in a wide view (the hovered image above the grids), below it in a tall

@@ -8,11 +8,21 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPixmap
-from PySide6.QtWidgets import QAbstractItemView, QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QStyle,
+    QWidget,
+)
 
 from gui.preview import to_qimage
 
 MAX_TILES = 300
+MIN_COLUMNS = 3  # thumbnails a row at the least, whatever the font
 ROW_ROLE = Qt.ItemDataRole.UserRole
 
 
@@ -53,9 +63,12 @@ class ThumbnailGrid(QListWidget):
         self.show_tiles(self.tiles)
 
     def _fit_cells(self) -> None:
-        metrics = self.fontMetrics()  # two caption lines, as wide as "0.93 crescent" wraps into
-        self.setGridSize(QSize(max(self.side, 9 * metrics.averageCharWidth()) + 8,
-                               self.side + 2 * metrics.height() + 6))
+        """Cells for two caption lines, as wide as "0.93 crescent" wraps into; room for MIN_COLUMNS of them a row."""
+        metrics = self.fontMetrics()
+        cell = QSize(max(self.side, 9 * metrics.averageCharWidth()) + 8, self.side + 2 * metrics.height() + 6)
+        self.setGridSize(cell)
+        scroll_bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
+        self.setMinimumWidth(MIN_COLUMNS * cell.width() + scroll_bar + 2 * self.frameWidth() + 4)
 
     def changeEvent(self, event) -> None:  # noqa: N802  (Qt override)
         """A new font (presenter mode's arrives after its thumbnail side): cells as tall as two lines of it."""

@@ -273,3 +273,22 @@ def test_thumbnail_cells_hold_two_caption_lines_of_a_font_set_after_their_size(q
         assert grid.gridSize().height() >= 72 + 2 * QFontMetrics(larger).height()
     finally:
         app.setFont(normal)
+
+
+def test_presenter_mode_at_1280x800_shows_eight_neighbour_thumbnails_three_a_row(window, qtbot):
+    window.resize(1280, 800)
+    window.presenter_action.setChecked(True)
+    window.explorer_dock.raise_()
+    window.explorer.view.tabs.setCurrentWidget(window.explorer.view.neighbours)
+    grid = window.explorer.view.neighbours.grid
+
+    def shown() -> tuple[int, int]:
+        """Thumbnails a row, and rows whose images are whole in the grid's viewport."""
+        area, cell = grid.viewport().size(), grid.gridSize()
+        return area.width() // cell.width(), area.height() // cell.height() + (area.height() % cell.height()
+                                                                                >= grid.side)
+
+    try:
+        qtbot.waitUntil(lambda: shown()[0] >= 3 and shown()[0] * shown()[1] >= 8, timeout=10_000)
+    finally:
+        window.presenter_action.setChecked(False)
