@@ -144,6 +144,7 @@ def main() -> None:
     wait(120, lambda: window.state is RunState.IDLE)
     window.start_run()
     wait(1800, lambda: window.state is RunState.IDLE and not window.training_alive)
+    explorer = window.explorer
     for mode in args.modes:
         window.presenter_action.setChecked(mode == "presenter")
         for tab in args.tabs:
@@ -156,11 +157,11 @@ def main() -> None:
                 show_pixels(window.pixels_view, args.click, wait)
                 wait(1)
             if tab == "explorer":
-                wait(60, lambda: window.explorer.explored is not None and window.explorer.explored.layout == "UMAP")
-            if tab == "explorer" and window.explorer.explored is not None:
-                window.explorer.show_neighbours(0)  # as a click on the first training image's point
-                wait(10, lambda: not window.explorer.jobs["neighbours"].running)
-                wait(1)
+                wait(60, lambda: explorer.explored is not None and explorer.explored.layout == "UMAP")
+                if explorer.explored is not None:
+                    explorer.show_neighbours(0)  # as a click on the first training image's point
+                    wait(10, lambda: not explorer.jobs["neighbours"].running)
+                    wait(1)
             shots = {tab: None} if tab != "clip" else CLIP_TABS
             for name, index in shots.items():
                 if name == "clip-dropped":

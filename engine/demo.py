@@ -12,15 +12,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.runfolder import CHECKPOINT, RUN_JSON, write_atomically
+from engine.runfolder import CHECKPOINT, RUN_JSON, runs_root, write_atomically
 
 DEMO_JSON = "demo.json"
 
 
 def demo_root() -> Path:
     """``PRETEXT_DEMO_RUNS``, else ``demo`` in the runs folder."""
-    from engine.run import runs_root
-
     return Path(os.environ.get("PRETEXT_DEMO_RUNS", runs_root() / "demo"))
 
 
@@ -40,13 +38,12 @@ def demo_runs(root: Path | None = None) -> list[DemoRun]:
     ``demo.json``, ``run.json`` or checkpoint (a demo still training, or something else) is not one."""
     root = demo_root() if root is None else Path(root)
     found = []
-    for folder in sorted(root.iterdir()) if root.is_dir() else []:
+    for folder in root.iterdir() if root.is_dir() else []:
         try:
             info = json.loads((folder / DEMO_JSON).read_text(encoding="utf-8"))
-            title, made = info["title"], info["made"]
+            demo = DemoRun(folder, str(info["title"]), str(info["made"]))
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if isinstance(title, str) and isinstance(made, str) and (folder / RUN_JSON).is_file() \
-                and (folder / CHECKPOINT).is_file():
-            found.append(DemoRun(folder, title, made))
+        if (folder / RUN_JSON).is_file() and (folder / CHECKPOINT).is_file():
+            found.append(demo)
     return sorted(found, key=lambda demo: demo.title)

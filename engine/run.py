@@ -42,16 +42,12 @@ from engine.eval.protocol import EvalSplit, baselines
 from engine.methods import METHODS, Method, StepOutput
 from engine.methods.base import attention_overlays
 from engine.nets import untrained_backbone
-from engine.runfolder import MetricsLog, RunFolder
+from engine.runfolder import MetricsLog, RunFolder, runs_root
 
 MAX_BAD_STEPS = 5  # consecutive non-finite losses before the run stops
 STEP_EVENT_INTERVAL = 0.25  # seconds of training between Step events (throttling at the source)
 PAUSED_POLL_S = 0.1  # while paused, requested previews are served this often
 PREVIEW_IMAGES = 4  # test images shown in previews and attention overlays
-
-
-def runs_root() -> Path:
-    return Path(os.environ.get("PRETEXT_RUNS", Path.home() / "pretext-runs"))
 
 
 def saved_config(folder: RunFolder, **overrides: Any) -> RunConfig:

@@ -43,6 +43,11 @@ STOP = "stop"
 PREVIEW = "preview.safetensors"
 
 
+def runs_root() -> Path:
+    """Where new run folders go: ``PRETEXT_RUNS``, else ``~/pretext-runs``."""
+    return Path(os.environ.get("PRETEXT_RUNS", Path.home() / "pretext-runs"))
+
+
 def write_atomically(path: Path, text: str) -> None:
     """``text`` into ``path`` through a temporary file and ``os.replace``: a reader sees the old or the new file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -489,7 +489,7 @@ class MainWindow(QMainWindow):
             self.status.showMessage(f"Saved the preset {path}", 5000)
 
     def open_run_dialog(self) -> None:
-        from engine.run import runs_root
+        from engine.runfolder import runs_root
 
         folder = QFileDialog.getExistingDirectory(self, "Open run folder", str(runs_root()))
         if folder:

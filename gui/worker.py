@@ -26,16 +26,14 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 SNAPSHOT_POLL_S = 0.25  # how often a waiting take_snapshot() checks for cancellation, a pause or the run's end
-
-
-TRAINING_NICENESS = 5
+TRAINING_NICENESS = 5  # the training thread's nice value above the GUI thread's
 
 
 def run_below_the_window(run: Callable[[], None]) -> None:
     """``run()`` on this thread at a lower scheduling priority than the GUI thread (Linux nice is per thread, and
     the compute threads PyTorch starts from here inherit it): when training has every core busy, a repaint gets
     the CPU at once instead of queueing behind the kernels. Where the OS has no per-thread priority, unchanged."""
-    if hasattr(os, "setpriority") and sys.platform.startswith("linux"):
+    if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), TRAINING_NICENESS)
     run()
