@@ -3,6 +3,7 @@ resolution, its augmentation, the method and its optimiser: used by training (``
 (``load_run``) and the window's preview before training, so the three can never differ."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -126,13 +127,15 @@ class Built:
 
 
 def build(config: RunConfig, dataset: Dataset | None = None, *, with_method: bool = True,
-          stats: tuple[torch.Tensor, torch.Tensor] | None = None, device: torch.device | None = None) -> Built:
-    """The run ``config`` describes: its dataset (``dataset``, or loaded) resized to the run's resolution, the
+          stats: tuple[torch.Tensor, torch.Tensor] | None = None, device: torch.device | None = None,
+          progress: Callable[[float], None] | None = None, cancelled: Callable[[], bool] | None = None) -> Built:
+    """The run ``config`` describes: its dataset (``dataset``, or loaded, reporting to ``progress`` and stopped by
+    ``cancelled`` as ``load_dataset`` is) resized to the run's resolution, the
     augmentation normalised by the training split's channel statistics (``Dataset.eval_train``: a single image's
     source dataset; or a checkpoint's ``stats``) and, unless
     ``with_method`` is False, the method on a backbone initialised from the config's seed, on ``device`` (CPU by
     default) in channels-last layout. Raises ValueError or DatasetUnavailable with one sentence."""
-    dataset = dataset or load_dataset(config.dataset, config.dataset_options)
+    dataset = dataset or load_dataset(config.dataset, config.dataset_options, progress=progress, cancelled=cancelled)
     size = config.image_size or dataset.image_size
     reference = None if dataset.reference is None else resize_split(dataset.reference, size)
     dataset = replace(dataset, train=resize_split(dataset.train, size), test=resize_split(dataset.test, size),

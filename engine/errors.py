@@ -13,6 +13,11 @@ class CheckpointError(ValueError):
     """The file or folder is not a loadable Pretext checkpoint or run; the message says why."""
 
 
+class Cancelled(Exception):
+    """A long computation (loading a dataset, an embedding, a layout) stopped because its ``cancelled()`` callback
+    said so."""
+
+
 class PeerLost(RuntimeError):
     """Another process of a multi-process (torchrun) run died or stopped answering; the message says so."""
 

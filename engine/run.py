@@ -34,7 +34,7 @@ from engine.config import from_dict, to_dict
 from engine.data import Dataset
 from engine.data.augment import Augment
 from engine.device import autocast_dtype, pick_device
-from engine.errors import PeerLost, describe
+from engine.errors import Cancelled, PeerLost, describe
 from engine.eval import collapse
 from engine.eval.layers import at_layer
 from engine.eval.probe import OnlineProbe
@@ -47,6 +47,7 @@ from engine.runfolder import MetricsLog, RunFolder, runs_root
 MAX_BAD_STEPS = 5  # consecutive non-finite losses before the run stops
 STEP_EVENT_INTERVAL = 0.25  # seconds of training between Step events (throttling at the source)
 PAUSED_POLL_S = 0.1  # while paused, requested previews are served this often
+LOADING_STATUS_INTERVAL_S = 1.0  # a slow dataset load reports its progress this often
 PREVIEW_IMAGES = 4  # test images shown in previews and attention overlays
 
 
@@ -99,6 +100,23 @@ def resume_session(run_dir: Path, on_event: Callable[[Any], None] | None = None,
     """The session that continues the run in ``run_dir`` from its checkpoint (``Session.from_run_dir`` for
     either modality); ``overrides`` change e.g. the budget."""
     return make_session(saved_config(RunFolder(run_dir), **overrides), Path(run_dir), on_event, resume=True)
+
+
+class LoadingStatus:
+    """``progress(fraction)`` of a slow load as Status events ("Loading folder: 40 %, 0:12 left"), at most every
+    LOADING_STATUS_INTERVAL_S."""
+
+    def __init__(self, what: str, on_event: Callable[[Any], None]):
+        self.what, self.on_event = what, on_event
+        self.started = self.shown = time.monotonic()
+
+    def __call__(self, fraction: float) -> None:
+        now = time.monotonic()
+        if fraction <= 0 or now - self.shown < LOADING_STATUS_INTERVAL_S:
+            return
+        self.shown = now
+        left = round((now - self.started) * (1 - fraction) / fraction)
+        self.on_event(events.Status(f"{self.what}: {fraction:.0%}, {left // 60}:{left % 60:02d} left"))
 
 
 class PendingSteps:
@@ -167,6 +185,8 @@ class RunControl:
         try:
             self._setup()
             finished = self._train()
+        except Cancelled:  # Stop while the dataset loaded: nothing was trained or written
+            finished = events.Finished(self.step, "stopped")
         except Exception as e:  # the message reaches the user and the run keeps what it learnt
             self.on_event(events.Error(describe(e), traceback.format_exc()))
             if not isinstance(e, PeerLost):  # torchrun is stopping this process too: keep the last checkpoint
@@ -323,7 +343,8 @@ class Session(RunControl):
             distributed.local_batch(cfg.batch_size)  # refuses a batch the processes cannot split evenly
         self.autocast = autocast_dtype(self.device, cfg.precision)
         self.on_event(events.Status(f"Loading {cfg.dataset}"))
-        built = build(cfg, device=self.device)
+        built = build(cfg, device=self.device, progress=LoadingStatus(f"Loading {cfg.dataset}", self.on_event),
+                      cancelled=self._stop.is_set)
         if warning := METHODS[cfg.method].data_warning(cfg.dataset, cfg.dataset_options, built.augment.config):
             self.on_event(events.Warning(warning))
         dataset = built.dataset

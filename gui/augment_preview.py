@@ -63,8 +63,9 @@ class AugmentPreviewer(QObject):
         values, self._wanted = self._wanted, None
         key, generation, draw = self._key(values), self._generation, self._draw
         self._busy = True
-        run_in_background(self, lambda: self._render(values, draw), lambda p: self._finish(p, key, generation),
-                          lambda e: self._finish(e, key, generation), name="pretext-preview")
+        run_in_background(self, lambda: self._render(values, draw, generation),
+                          lambda p: self._finish(p, key, generation), lambda e: self._finish(e, key, generation),
+                          name="pretext-preview")
 
     def _finish(self, outcome: Any, key: str, generation: int) -> None:
         self._busy = False
@@ -73,9 +74,9 @@ class AugmentPreviewer(QObject):
             (self.failed if isinstance(outcome, Exception) else self.rendered).emit(outcome)
         self._start()
 
-    def _render(self, values: dict[str, Any], draw: int):
+    def _render(self, values: dict[str, Any], draw: int, generation: int):
         """On the render thread: load (or reuse) the dataset, build the run's augmentation as training builds it,
-        augment the first test images."""
+        augment the first test images. A slow load stops (Cancelled) once ``cancel()`` has been called since."""
         import torch
 
         from engine.build import RunConfig, build
@@ -90,7 +91,9 @@ class AugmentPreviewer(QObject):
             return preview_before_training(config, draw)
         key = json.dumps([config.dataset, config.dataset_options], sort_keys=True)
         if key != self._dataset_key:
-            self._dataset, self._dataset_key = load_dataset(config.dataset, config.dataset_options), key
+            self._dataset = load_dataset(config.dataset, config.dataset_options,
+                                         cancelled=lambda: generation != self._generation)
+            self._dataset_key = key
         built = build(config, self._dataset, with_method=False)
         images = built.dataset.test.images[:IMAGES]
         return views_preview(built.augment, images, torch.Generator().manual_seed(config.seed * 1000 + draw))

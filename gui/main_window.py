@@ -410,7 +410,9 @@ class MainWindow(QMainWindow):
     def _finished(self, event: Any) -> None:
         self.worker.wait(1.0)  # the thread returns right after its last event
         self._set_state(RunState.IDLE)
-        if event.reason != "completed" or not event.scores:
+        if event.reason == "stopped" and event.step == 0:
+            self.status.showMessage("Run stopped before its first step")
+        elif event.reason != "completed" or not event.scores:
             self.status.showMessage(f"Run {event.reason} at step {event.step:,}; run folder {self.run_dir}")
         if self._closing:
             QTimer.singleShot(0, self, self.close)

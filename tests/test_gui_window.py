@@ -2,9 +2,11 @@
 closing mid-run, a failing method, reopening a run and exporting the plots."""
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
@@ -95,6 +97,58 @@ def test_closing_mid_run_stops_cleanly_and_keeps_a_loadable_checkpoint(window, q
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
     assert time.monotonic() - started < 5 and not window.training_alive
     assert checkpoint_step(run_dir) > 0
+
+
+@pytest.fixture
+def held_save(monkeypatch):
+    """The second checkpoint a run writes is held after its temporary file is written, before it replaces the
+    previous one (a slow disk's fsync), until ``release`` is set; ``holding`` is set meanwhile."""
+    import engine.checkpoint
+
+    holding, release, original = threading.Event(), threading.Event(), engine.checkpoint.save_file
+    saves: list[str] = []
+
+    def slow_save(tensors, filename, metadata=None):
+        original(tensors, filename, metadata=metadata)
+        saves.append(filename)
+        if len(saves) == 2:
+            holding.set()
+            release.wait(20)
+
+    monkeypatch.setattr(engine.checkpoint, "save_file", slow_save)
+    yield holding, release
+    release.set()
+
+
+def test_closing_mid_save_waits_for_the_checkpoint_and_it_loads(window, qtbot, tiny_run, held_save):
+    holding, release = held_save
+    window.setup.set_values({**tiny_run, "checkpoint_every_s": 0.2, "steps": 100_000})
+    window.start_action.trigger()
+    qtbot.waitUntil(holding.is_set, timeout=RUN_TIMEOUT_MS)
+    run_dir, held_step = window.run_dir, checkpoint_step(window.run_dir)
+    window.close()
+    qtbot.wait(500)
+    assert window.isVisible() and window.training_alive  # waiting for the save, not abandoning it
+    release.set()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
+    assert not window.training_alive and checkpoint_step(run_dir) > held_step
+    assert not list(run_dir.glob(".*.tmp"))
+
+
+def test_a_save_slower_than_the_close_timeout_leaves_the_previous_checkpoint(window, qtbot, tiny_run, held_save,
+                                                                            monkeypatch):
+    monkeypatch.setattr("gui.main_window.CLOSE_TIMEOUT_MS", 300)
+    holding, release = held_save
+    window.setup.set_values({**tiny_run, "checkpoint_every_s": 0.2, "steps": 100_000})
+    window.start_action.trigger()
+    qtbot.waitUntil(holding.is_set, timeout=RUN_TIMEOUT_MS)
+    run_dir, previous_step = window.run_dir, checkpoint_step(window.run_dir)
+    window.close()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)  # closed while the save is still held
+    assert window.training_alive and list(run_dir.glob(".*.tmp"))  # the new checkpoint is half-done ...
+    assert checkpoint_step(run_dir) == previous_step  # ... and the previous one loads, as a killed process leaves it
+    release.set()
+    window.worker.wait(10)
 
 
 def test_an_exception_in_a_method_step_reaches_a_dialog_and_the_run_keeps_its_data(window, qtbot, monkeypatch):

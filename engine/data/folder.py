@@ -4,6 +4,7 @@ sidecar text file beside an image (``cat.jpg`` and ``cat.txt``); the TSV wins wh
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from engine.data.base import Dataset
 from engine.data.images import ImageRejected, decode_image
 from engine.data.registry import register_dataset
 from engine.data.split import split_images
-from engine.errors import DatasetUnavailable
+from engine.errors import Cancelled, DatasetUnavailable
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".jfif", ".gif", ".bmp", ".webp", ".tif", ".tiff",
                               ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".ico"})
@@ -85,9 +86,36 @@ def find_image_files(root: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.relative_to(root).parts)
 
 
-@register_dataset("folder", FolderConfig, "Your own folder of images; sub-folder names become labels")
-def load_folder(config: FolderConfig) -> Dataset:
-    """Decode every image file under ``config.path``; unreadable ones are listed in ``Dataset.skipped``.
+def decode_all(files: list[Path], size: int, progress: Callable[[float], None],
+               cancelled: Callable[[], bool]) -> list[torch.Tensor | str]:
+    """Each file decoded to a (3, size, size) uint8 image, or the reason it could not be, in order, on a few
+    threads; the fraction done goes to ``progress``. Raises Cancelled once ``cancelled()``, and the files not yet
+    decoded are then never opened."""
+
+    def decode(path: Path) -> torch.Tensor | str:
+        try:
+            return decode_image(path, size)
+        except ImageRejected as e:
+            return e.reason
+
+    pool, results = ThreadPoolExecutor(DECODE_WORKERS), []
+    try:
+        for result in pool.map(decode, files):
+            if cancelled():
+                raise Cancelled(f"loading stopped after {len(results):,} of {len(files):,} images")
+            results.append(result)
+            progress(len(results) / len(files))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return results
+
+
+@register_dataset("folder", FolderConfig, "Your own folder of images; sub-folder names become labels",
+                  interruptible=True)
+def load_folder(config: FolderConfig, progress: Callable[[float], None] = lambda fraction: None,
+                cancelled: Callable[[], bool] = lambda: False) -> Dataset:
+    """Decode the image files under ``config.path`` (a seeded sample of ``max_images`` of them when there are
+    more: memory stays bounded by that count); unreadable ones are listed in ``Dataset.skipped``.
 
     Labels come from the first-level sub-folder of each image when every loaded image lies in a sub-folder;
     if any image sits directly in the chosen folder, the dataset is unlabelled.
@@ -103,15 +131,7 @@ def load_folder(config: FolderConfig) -> Dataset:
     if len(files) > config.max_images:
         sample = torch.randperm(len(files), generator=torch.Generator().manual_seed(config.seed))
         files = [files[i] for i in sample[:config.max_images].sort().values.tolist()]
-
-    def decode(path: Path) -> torch.Tensor | str:
-        try:
-            return decode_image(path, config.image_size)
-        except ImageRejected as e:
-            return e.reason
-
-    with ThreadPoolExecutor(DECODE_WORKERS) as pool:
-        results = list(pool.map(decode, files))
+    results = decode_all(files, config.image_size, progress, cancelled)
     good = [(path, image) for path, image in zip(files, results) if isinstance(image, torch.Tensor)]
     skipped = [(str(path), reason) for path, reason in zip(files, results) if isinstance(reason, str)]
     if not good:

@@ -16,16 +16,19 @@ class DatasetSource:
     load: Callable[[Any], Dataset]
     description: str
     modality: str = "image"  # what load returns: "image" (a Dataset) or "text" (an engine.text.corpora.Corpus)
+    interruptible: bool = False  # load also takes progress(fraction) and cancelled() callbacks (slow sources)
 
 
 DATASETS: dict[str, DatasetSource] = {}
 
 
-def register_dataset(name: str, config: type, description: str, modality: str = "image"):
-    """Decorator: ``@register_dataset("shapes", ShapesConfig, "...")`` on ``load(config) -> Dataset``."""
+def register_dataset(name: str, config: type, description: str, modality: str = "image",
+                     interruptible: bool = False):
+    """Decorator: ``@register_dataset("shapes", ShapesConfig, "...")`` on ``load(config) -> Dataset``; with
+    ``interruptible``, on ``load(config, progress, cancelled)``, which reports progress and raises Cancelled."""
 
-    def wrap(load: Callable[[Any], Dataset]) -> Callable[[Any], Dataset]:
-        DATASETS[name] = DatasetSource(name, config, load, description, modality)
+    def wrap(load: Callable[..., Dataset]) -> Callable[..., Dataset]:
+        DATASETS[name] = DatasetSource(name, config, load, description, modality, interruptible)
         return load
 
     return wrap
@@ -57,9 +60,16 @@ def evaluation_data(name: str, options: dict[str, Any] | None = None) -> tuple[s
     return from_dict(source.config, options or {}).evaluation_data()
 
 
-def load_dataset(name: str, options: dict[str, Any] | None = None) -> Dataset:
-    """Load dataset ``name`` with config ``options``; raises DatasetUnavailable with a one-line reason."""
+def load_dataset(name: str, options: dict[str, Any] | None = None, *,
+                 progress: Callable[[float], None] | None = None,
+                 cancelled: Callable[[], bool] | None = None) -> Dataset:
+    """Load dataset ``name`` with config ``options``; raises DatasetUnavailable with a one-line reason. A slow
+    source (a folder of images) reports the fraction loaded to ``progress`` and raises ``engine.errors.Cancelled``
+    once ``cancelled()``; the others load in a few seconds at most and ignore both."""
     if name not in dataset_sources():
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     source = DATASETS[name]
-    return source.load(from_dict(source.config, options))
+    config = from_dict(source.config, options)
+    if source.interruptible:
+        return source.load(config, progress or (lambda fraction: None), cancelled or (lambda: False))
+    return source.load(config)

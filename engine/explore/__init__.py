@@ -15,6 +15,4 @@ A window uses it like this (every call returns plain tensors, numpy arrays or da
 
 This package's ``__init__`` and ``umap_worker`` must stay free of torch: the UMAP process imports them."""
 
-
-class Cancelled(Exception):
-    """A long computation stopped because its ``cancelled()`` callback said so."""
+from engine.errors import Cancelled  # noqa: F401  (the explorer's long calls raise it)
