@@ -1,7 +1,9 @@
 """Every contrastive / self-distillation method under the same time budget: kNN top-1 and linear probe after
 ``--minutes`` of training (default 10) on shapes and fashion-mnist, beside the raw-pixel and random-init
 baselines, with training throughput in pairs/s (images per second, each giving one pair of views) and the
-collapse monitor's last reading, and for a pretext task its own accuracy on its last training batches. Each method
+collapse monitor's last reading, for a pretext task its own accuracy on its last training batches, and for a
+pseudo-label method (DeepCluster, SeLa) the NMI of its last labels to the classes and to the labels before them,
+and the seconds it spent clustering. Each method
 runs with its own augment and train defaults; ``--grid weight_decay=1e-4,0.05`` runs each method once per value of
 a run setting (an A/B in one command), the value in the row's name.
 
@@ -45,6 +47,9 @@ def one_run(dataset: str, method: str, budget: dict, out: Path, settings: dict |
             result["steps"] = event.step
             if "pretext_acc" in event.logs:  # the last quarter-second's batches: averaged over the run's end below
                 result.setdefault("pretext", []).append(event.logs["pretext_acc"])
+            if "cluster_s" in event.logs:  # a pseudo-label method relabelled its training split
+                result["cluster_s"] = result.get("cluster_s", 0.0) + event.logs["cluster_s"]
+                result.update({k: event.logs[k] for k in ("nmi_labels", "nmi_previous") if k in event.logs})
         elif isinstance(event, (events.Warning, events.Error)):
             result["warnings"].append(event.message)
 
@@ -59,6 +64,14 @@ def one_run(dataset: str, method: str, budget: dict, out: Path, settings: dict |
     tail = result.get("pretext", [])[-20:]
     result["pretext_acc"] = sum(tail) / len(tail) if tail else float("nan")
     return result
+
+
+def clustering(result: dict) -> str:
+    """The NMI columns (to the classes, to the previous labels) and clustering seconds of a pseudo-label method."""
+    if "cluster_s" not in result:
+        return f"{'-':>8}{'-':>8}{'-':>8}"
+    nmi = [f"{result[k]:>8.3f}" if k in result else f"{'-':>8}" for k in ("nmi_labels", "nmi_previous")]
+    return f"{nmi[0]}{nmi[1]}{result['cluster_s']:>8.0f}"
 
 
 def quiet_rate(dataset: str, method: str, out: Path, steps: int = 24) -> float:
@@ -89,7 +102,8 @@ def main() -> None:
     variants = [{key: json.loads(v)} for v in values.split(",")] if args.grid else [{}]
     runs = Path(tempfile.mkdtemp(prefix="pretext-methods-"))
     header = (f"{'dataset':<14}{'method':<14}{'steps':>7}{'pairs/s':>9}{'kNN':>8}{'probe':>8}{'raw kNN':>9}"
-              f"{'rand kNN':>9}{'raw prb':>9}{'rand prb':>9}{'pretext':>9}  {'std':>7}{'rank':>7}  load(before/after)")
+              f"{'rand kNN':>9}{'raw prb':>9}{'rand prb':>9}{'pretext':>9}  {'std':>7}{'rank':>7}"
+              f"{'NMI cls':>8}{'NMI prv':>8}{'clust s':>8}  load(before/after)")
     with open(args.out, "a", encoding="utf-8") as table:
         def emit(line: str) -> None:
             print(line, flush=True)
@@ -126,7 +140,7 @@ def main() -> None:
                  f"{b['raw']['knn']:>9.1%}{b['random']['knn']:>9.1%}{b['raw']['probe']:>9.1%}"
                  f"{b['random']['probe']:>9.1%}{r['pretext_acc']:>9.1%}  "
                  f"{h.get('std', float('nan')):>7.4f}{h.get('rank', float('nan')):>7.1f}"
-                 f"  {r['load'][0]:.1f}/{r['load'][1]:.1f}")
+                 f"{clustering(r)}  {r['load'][0]:.1f}/{r['load'][1]:.1f}")
             for w in r["warnings"][:3]:
                 emit(f"    warning: {w}")
 
