@@ -23,6 +23,13 @@ object (the first object of the first clip, shown at its middle frame):
 
     xvfb-run -s "-screen 0 1920x1080x24" .venv/bin/python bench/screenshots.py --method dense_descriptors \
         --steps 60 --set dataset.train_size=1500 --set dataset.test_size=300 --tabs pixels --out /tmp/shots
+
+The tab ``runs`` is the Evaluation dock with its Runs table raised: the runs in the same runs folder evaluated on
+the same data. For the single-image lesson, train a run on all of shapes first, then one on one image's crops:
+
+    PRETEXT_RUNS=/tmp/si .venv/bin/python main.py train --dataset shapes --steps 500
+    PRETEXT_RUNS=/tmp/si xvfb-run -s "-screen 0 1920x1080x24" .venv/bin/python bench/screenshots.py \
+        --dataset single_image --steps 500 --tabs runs --out /tmp/shots
 """
 from __future__ import annotations
 
@@ -34,6 +41,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 TABS = ("preview_dock", "attention_dock", "explorer_dock", "evaluation_dock", "clip_dock", "words_dock", "pixels_dock")
+RUNS_TAB = "runs"  # the evaluation dock with its Runs table raised
 PIXEL_METHODS = ("dense_descriptors", "video_colorization")
 CLIP_TABS = {"clip-similarity": 0, "clip-dropped": 2}  # the CLIP panel's tabs shot for the "clip" tab
 
@@ -104,7 +112,7 @@ def main() -> None:
     parser.add_argument("--backbone", default="", help="default: the method's (MAE: vit-tiny), else convnet")
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--set", action="append", default=[], metavar="GROUP.NAME=VALUE")
-    parser.add_argument("--tabs", nargs="+", choices=[t[:-5] for t in TABS],
+    parser.add_argument("--tabs", nargs="+", choices=[t[:-5] for t in TABS] + [RUNS_TAB],
                         help="docks to shoot (default: all; the CLIP panel only for --method clip, the word map only "
                              "for a text method)")
     parser.add_argument("--modes", nargs="+", choices=("normal", "presenter"), default=["normal", "presenter"])
@@ -148,7 +156,9 @@ def main() -> None:
     for mode in args.modes:
         window.presenter_action.setChecked(mode == "presenter")
         for tab in args.tabs:
-            getattr(window, f"{tab}_dock").raise_()
+            getattr(window, f"{'evaluation' if tab == RUNS_TAB else tab}_dock").raise_()
+            evaluation = window.explorer.evaluation
+            evaluation.setCurrentWidget(evaluation.runs if tab == RUNS_TAB else evaluation.accuracy)
             wait(25 if tab == "words" and mode == "normal" else 3)  # the first view: PCA, then UMAP
             if tab == "words":
                 show_words(window.word_map, args.query, args.hover)

@@ -4,7 +4,9 @@ it did not start as it draws its own (an image or video run: a text run trains i
 
 :meth:`RunFollower.poll` reads only what is new: ``run.json`` once (Started), ``metrics.jsonl`` from the byte offset
 read so far, whole lines only (a line being written waits for the next poll), the checkpoint's and the preview's
-header when their file changed. Rates and times are the follower's clock between polls, not the run's.
+header when their file changed. Rates and times are the follower's clock between polls, not the run's (the poll
+that finds the run has no rate yet: 0). A resume rewrites ``metrics.jsonl``: its records up to the last step already
+turned into events are not turned into events again.
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ class RunFollower:
         self.final_scores: dict[str, float] = {}
         self._offset = 0  # bytes of metrics.jsonl turned into events
         self._metrics_file: int | None = None  # its inode: a resume rewrites the file
+        self._drawn_through = 0  # a rewritten file's records up to this step were turned into events already
         self._versions: dict[Path, tuple[int, int]] = {}  # (inode, mtime) of the checkpoint and preview last read
         self._started_at = self._polled_at = 0.0
         self._polled_step = 0
@@ -85,7 +88,7 @@ class RunFollower:
             with self.folder.metrics.open("rb") as f:
                 inode = os.fstat(f.fileno()).st_ino
                 if inode != self._metrics_file:  # the first read, or the file was rewritten (a resume)
-                    self._metrics_file, self._offset = inode, 0
+                    self._metrics_file, self._offset, self._drawn_through = inode, 0, self.step
                 f.seek(self._offset)
                 data = f.read()
         except FileNotFoundError:
@@ -98,7 +101,7 @@ class RunFollower:
                 record = json.loads(line)
             except ValueError:
                 continue  # a line cut short by a killed process
-            if isinstance(record, dict) and "step" in record:
+            if isinstance(record, dict) and "step" in record and record["step"] > self._drawn_through:
                 records.append(record)
         return records
 
@@ -110,7 +113,7 @@ class RunFollower:
         self.step = int(batch[-1]["step"])
         elapsed = now - self._started_at
         seconds = 0.0 if since is None else now - since
-        rate = (self.step - self._polled_step) * batch_size / seconds if seconds > 0 else 0.0
+        rate = (self.step - self._polled_step) * batch_size / seconds if seconds > 0 else 0.0  # 0: not known yet
         total, minutes = self.config.get("steps") or 0, self.config.get("minutes") or 0.0
         eta = ((total - self.step) * batch_size / rate if total and rate
                else max(0.0, minutes * 60 - elapsed) if minutes else None)

@@ -82,7 +82,7 @@ class RunStatusBar(QStatusBar):
                   unit: str = "img") -> None:
         self.labels["step"].setText(f"step {step:,}")
         self.labels["epoch"].setText(f"epoch {epoch:.1f}")
-        self.labels["speed"].setText(f"{images_per_s:,.0f} {unit}/s")
+        self.labels["speed"].setText(f"{images_per_s:,.0f} {unit}/s" if images_per_s > 0 else f"- {unit}/s")
         self.labels["eta"].setText(f"ETA {clock(eta_s)}")
 
     def show_checkpoint(self, step: int, path: str) -> None:

@@ -69,6 +69,13 @@ def test_records_appended_in_pieces_become_batched_steps_and_a_partial_line_wait
     assert step.steps == (3, 4)
 
 
+def test_the_poll_that_finds_a_run_already_training_has_no_rate_yet(tmp_path):
+    RunFolder(tmp_path).write_info(INFO)
+    append(tmp_path, step_line(1) + step_line(2))
+    started, step = RunFollower(tmp_path, Clock()).poll()
+    assert step.steps == (1, 2) and step.images_per_s == 0.0 and step.eta_s is None
+
+
 def test_eval_records_come_between_the_steps_around_them_and_the_final_scores_finish(tmp_path):
     RunFolder(tmp_path).write_info(INFO)
     follower = RunFollower(tmp_path)
@@ -81,7 +88,7 @@ def test_eval_records_come_between_the_steps_around_them_and_the_final_scores_fi
     assert follower.finished("stopped").scores == {}
 
 
-def test_a_rewritten_metrics_file_is_read_again_from_its_start(tmp_path):
+def test_a_rewritten_metrics_file_goes_on_after_the_steps_already_drawn(tmp_path):
     folder = RunFolder(tmp_path)
     folder.write_info(INFO)
     follower = RunFollower(tmp_path)
@@ -89,8 +96,10 @@ def test_a_rewritten_metrics_file_is_read_again_from_its_start(tmp_path):
     follower.poll()
     folder.truncate(2)  # a resume from the checkpoint at step 2
     append(tmp_path, step_line(3))
+    assert follower.poll() == []  # steps 1-3 were drawn already: the curves do not repeat them
+    append(tmp_path, step_line(4))
     step, = follower.poll()
-    assert step.steps == (1, 2, 3)
+    assert step.steps == (4,)
 
 
 def test_each_new_checkpoint_is_one_event(tmp_path):
