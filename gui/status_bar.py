@@ -31,9 +31,9 @@ def final_evaluation(scores: dict[str, float], baselines: dict[str, dict[str, fl
         return f"{name} {value:.2f} px" if name.endswith("_px") else f"{name} {value:.1%}"
 
     text = "Final evaluation: " + ", ".join(shown(k, v) for k, v in scores.items())
-    compared = [f"{names.get(name, name)} {shown(headline, s[headline])}" for name, s in baselines.items()
-                if headline in s]
-    return text + (f" (baselines: {'; '.join(compared)})" if compared else "")
+    compared = [f"{names.get(name, name)} {shown(headline, s[headline]).removeprefix(headline + ' ')}"
+                for name, s in baselines.items() if headline in s]
+    return text + (f"; baselines' {headline}: {', '.join(compared)}" if compared else "")
 
 
 class RunStatusBar(QStatusBar):
@@ -59,6 +59,7 @@ class RunStatusBar(QStatusBar):
                 self.showMessage(event.message + " ...")
             case events.Started():
                 self.show_device(event.device)
+                self.show_rate_fields(True)
                 self.rate_unit = "img" if event.unit == "images" else event.unit
                 self.showMessage(f"Training {event.config['method']} on {event.dataset} "
                                  f"({event.train_size:,} {event.unit}); run folder {event.run_dir}", 10000)
@@ -69,11 +70,17 @@ class RunStatusBar(QStatusBar):
                                  15000)
             case events.Eval(final=True):
                 self.showMessage(final_evaluation(event.scores, event.baselines))
+            case events.Finished():  # speed and time left are over: their room goes to the final sentence
+                self.show_rate_fields(False)
 
     def clear_run(self) -> None:
         for name, text in (("step", "step -"), ("epoch", "epoch -"), ("speed", "- img/s"), ("eta", "ETA --:--"),
                            ("checkpoint", "no checkpoint")):
             self.labels[name].setText(text)
+
+    def show_rate_fields(self, shown: bool) -> None:
+        self.labels["speed"].setVisible(shown)
+        self.labels["eta"].setVisible(shown)
 
     def show_device(self, device: str) -> None:
         self.labels["device"].setText(f"device: {device}")

@@ -123,9 +123,21 @@ def test_the_final_evaluation_message_names_each_baseline_as_the_plot_does():
 
     video = final_evaluation({"J": 0.577, "keypoint_px": 5.36},
                              {"copy": {"J": 0.25, "keypoint_px": 7.83}, "raw": {"J": 0.688, "keypoint_px": 4.44}})
-    assert video == ("Final evaluation: J 57.7%, keypoint_px 5.36 px "
-                     "(baselines: first frame copied J 25.0%; raw colours J 68.8%)")
+    assert video == ("Final evaluation: J 57.7%, keypoint_px 5.36 px; "
+                     "baselines' J: first frame copied 25.0%, raw colours 68.8%")
     image = final_evaluation({"knn": 0.62, "probe": 0.7}, {"raw": {"knn": 0.29}, "random": {"knn": 0.17}})
-    assert image.endswith("(baselines: raw pixels knn 29.0%; random network knn 17.0%)")
+    assert image.endswith("; baselines' knn: raw pixels 29.0%, random network 17.0%")
     assert "random vectors" in final_evaluation({"analogy_acc": 0.4}, {"random": {"analogy_acc": 0.01}})
     assert final_evaluation({"match_2px": 0.7}, {}) == "Final evaluation: match_2px 70.0%"
+
+
+def test_a_finished_run_gives_the_speed_and_eta_fields_room_to_the_final_sentence(qtbot):
+    from engine import events
+    from gui.status_bar import RunStatusBar
+
+    bar = RunStatusBar()
+    qtbot.addWidget(bar)
+    bar.show()
+    bar.on_event(events.Finished(5, "completed", {"knn": 0.5}))
+    assert not bar.labels["speed"].isVisible() and not bar.labels["eta"].isVisible()
+    assert bar.labels["step"].isVisible() and bar.labels["checkpoint"].isVisible()
