@@ -120,13 +120,20 @@ def held_save(monkeypatch):
     release.set()
 
 
-def test_closing_mid_save_waits_for_the_checkpoint_and_it_loads(window, qtbot, tiny_run, held_save):
-    holding, release = held_save
+def close_while_the_second_save_is_held(window, qtbot, tiny_run, holding) -> tuple[Path, int]:
+    """Start a run saving every 0.2 s, close the window once its second save is held; the run folder and the step
+    of the checkpoint on disk then (the first save's)."""
     window.setup.set_values({**tiny_run, "checkpoint_every_s": 0.2, "steps": 100_000})
     window.start_action.trigger()
     qtbot.waitUntil(holding.is_set, timeout=RUN_TIMEOUT_MS)
-    run_dir, held_step = window.run_dir, checkpoint_step(window.run_dir)
+    run_dir, step = window.run_dir, checkpoint_step(window.run_dir)
     window.close()
+    return run_dir, step
+
+
+def test_closing_mid_save_waits_for_the_checkpoint_and_it_loads(window, qtbot, tiny_run, held_save):
+    holding, release = held_save
+    run_dir, held_step = close_while_the_second_save_is_held(window, qtbot, tiny_run, holding)
     qtbot.wait(500)
     assert window.isVisible() and window.training_alive  # waiting for the save, not abandoning it
     release.set()
@@ -139,11 +146,7 @@ def test_a_save_slower_than_the_close_timeout_leaves_the_previous_checkpoint(win
                                                                             monkeypatch):
     monkeypatch.setattr("gui.main_window.CLOSE_TIMEOUT_MS", 300)
     holding, release = held_save
-    window.setup.set_values({**tiny_run, "checkpoint_every_s": 0.2, "steps": 100_000})
-    window.start_action.trigger()
-    qtbot.waitUntil(holding.is_set, timeout=RUN_TIMEOUT_MS)
-    run_dir, previous_step = window.run_dir, checkpoint_step(window.run_dir)
-    window.close()
+    run_dir, previous_step = close_while_the_second_save_is_held(window, qtbot, tiny_run, holding)
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)  # closed while the save is still held
     assert window.training_alive and list(run_dir.glob(".*.tmp"))  # the new checkpoint is half-done ...
     assert checkpoint_step(run_dir) == previous_step  # ... and the previous one loads, as a killed process leaves it
