@@ -157,8 +157,9 @@ def main() -> None:
         window.presenter_action.setChecked(mode == "presenter")
         for tab in args.tabs:
             getattr(window, f"{'evaluation' if tab == RUNS_TAB else tab}_dock").raise_()
-            evaluation = window.explorer.evaluation
-            evaluation.setCurrentWidget(evaluation.runs if tab == RUNS_TAB else evaluation.accuracy)
+            if tab in ("evaluation", RUNS_TAB):
+                evaluation = window.explorer.evaluation
+                evaluation.setCurrentWidget(evaluation.runs if tab == RUNS_TAB else evaluation.accuracy)
             wait(25 if tab == "words" and mode == "normal" else 3)  # the first view: PCA, then UMAP
             if tab == "words":
                 show_words(window.word_map, args.query, args.hover)

@@ -6,7 +6,8 @@ it did not start as it draws its own (an image or video run: a text run trains i
 read so far, whole lines only (a line being written waits for the next poll), the checkpoint's and the preview's
 header when their file changed. Rates and times are the follower's clock between polls, not the run's (the poll
 that finds the run has no rate yet: 0). A resume rewrites ``metrics.jsonl``: its records up to the last step already
-turned into events are not turned into events again.
+turned into events are not turned into events again (the curves keep the values drawn before, which an exact resume
+retraces).
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ class RunFollower:
         self.final_scores: dict[str, float] = {}
         self._offset = 0  # bytes of metrics.jsonl turned into events
         self._metrics_file: int | None = None  # its inode: a resume rewrites the file
-        self._drawn_through = 0  # a rewritten file's records up to this step were turned into events already
+        self._drawn_through = -1  # after a rewrite: records up to this step were turned into events already
         self._versions: dict[Path, tuple[int, int]] = {}  # (inode, mtime) of the checkpoint and preview last read
         self._started_at = self._polled_at = 0.0
         self._polled_step = 0
@@ -88,7 +89,8 @@ class RunFollower:
             with self.folder.metrics.open("rb") as f:
                 inode = os.fstat(f.fileno()).st_ino
                 if inode != self._metrics_file:  # the first read, or the file was rewritten (a resume)
-                    self._metrics_file, self._offset, self._drawn_through = inode, 0, self.step
+                    self._drawn_through = -1 if self._metrics_file is None else self.step
+                    self._metrics_file, self._offset = inode, 0
                 f.seek(self._offset)
                 data = f.read()
         except FileNotFoundError:

@@ -185,13 +185,14 @@ class RunControl:
         try:
             self._setup()
             finished = self._train()
-        except Cancelled:  # Stop while the dataset loaded: nothing was trained or written
-            finished = events.Finished(self.step, "stopped")
         except Exception as e:  # the message reaches the user and the run keeps what it learnt
-            self.on_event(events.Error(describe(e), traceback.format_exc()))
-            if not isinstance(e, PeerLost):  # torchrun is stopping this process too: keep the last checkpoint
-                self._save_after_failure()
-            finished = events.Finished(self.step, "failed")
+            if isinstance(e, Cancelled) and self._stop.is_set():  # Stop while the dataset loaded: nothing written
+                finished = events.Finished(self.step, "stopped")
+            else:
+                self.on_event(events.Error(describe(e), traceback.format_exc()))
+                if not isinstance(e, PeerLost):  # torchrun is stopping this process too: keep the last checkpoint
+                    self._save_after_failure()
+                finished = events.Finished(self.step, "failed")
         self.on_event(finished)
         return finished
 

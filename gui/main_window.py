@@ -76,6 +76,7 @@ class MainWindow(QMainWindow):
         self.preset_title = ""
         self._pending_run: dict[str, Any] | None = None  # a preset's run, applied when the engine has loaded
         self._closing = self._close_forced = False
+        self._run_started = False  # the current run's Started came (its data loaded, its folder written)
         self._engine_requested = False
         self.app_font = AppFont(QApplication.instance())
         self._normal_layout: QByteArray | None = None  # the panels before presenter mode, restored after it
@@ -368,7 +369,7 @@ class MainWindow(QMainWindow):
         except (ValueError, OSError) as e:  # a run folder that cannot be continued, torchrun that cannot start
             self.show_error("Cannot start", describe(e))
             return
-        self.worker = worker
+        self.worker, self._run_started = worker, False
         self.explorer.follow(worker)
         self.clip_view.follow(worker)
         self._set_state(RunState.RUNNING)
@@ -388,7 +389,8 @@ class MainWindow(QMainWindow):
         if self.state in (RunState.RUNNING, RunState.PAUSED):
             self.worker.stop()
             self._set_state(RunState.STOPPING)
-            self.status.showMessage("Stopping: finishing the step and writing the checkpoint ...")
+            self.status.showMessage("Stopping: finishing the step and writing the checkpoint ..." if self._run_started
+                                    else "Stopping while the data loads ...")
 
     @Slot(object)
     def _on_event(self, event: Any) -> None:
@@ -398,7 +400,7 @@ class MainWindow(QMainWindow):
             view.on_event(event)
         match event:
             case events.Started():
-                self.run_dir = Path(event.run_dir)
+                self.run_dir, self._run_started = Path(event.run_dir), True
             case events.Error() if self.plots.steps_received == 0:  # refused while setting up: nothing trained
                 self.show_error("Cannot start", event.message, event.details)
             case events.Error():
@@ -410,8 +412,8 @@ class MainWindow(QMainWindow):
     def _finished(self, event: Any) -> None:
         self.worker.wait(1.0)  # the thread returns right after its last event
         self._set_state(RunState.IDLE)
-        if event.reason == "stopped" and event.step == 0:
-            self.status.showMessage("Run stopped before its first step")
+        if not self._run_started and event.reason == "stopped":
+            self.status.showMessage("Stopped while the data loaded: nothing was trained or written")
         elif event.reason != "completed" or not event.scores:
             self.status.showMessage(f"Run {event.reason} at step {event.step:,}; run folder {self.run_dir}")
         if self._closing:

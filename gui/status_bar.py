@@ -74,6 +74,7 @@ class RunStatusBar(QStatusBar):
                 self.show_rate_fields(False)
 
     def clear_run(self) -> None:
+        self.show_rate_fields(False)  # until a run starts
         for name, text in (("step", "step -"), ("epoch", "epoch -"), ("speed", "- img/s"), ("eta", "ETA --:--"),
                            ("checkpoint", "no checkpoint")):
             self.labels[name].setText(text)

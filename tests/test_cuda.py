@@ -29,7 +29,7 @@ def test_a_run_on_cuda_trains_evaluates_and_opens_on_the_cpu(method, tmp_path):
     assert started.device.startswith("cuda")
     losses = [loss for e in seen if isinstance(e, events.Step) for loss in e.losses]
     assert len(losses) == config.steps and all(torch.isfinite(torch.tensor(losses)))
-    assert finished.scores["knn"] > 0.1  # ten classes: above chance on the full splits
+    assert 0 < finished.scores["knn"] <= 1 and finished.scores["probe"] > 0.1  # ten classes: above chance
     tensors, state = load_checkpoint(tmp_path / method / "checkpoint.safetensors")
     assert state["step"] == config.steps and all(t.device.type == "cpu" for t in tensors.values())
     run = load_run(tmp_path / method, device="cpu")  # a GPU run explored on a laptop
@@ -41,8 +41,9 @@ def test_bf16_autocast_where_the_gpu_supports_it():
     assert autocast_dtype(torch.device("cuda"), "auto") is expected
 
 
-def test_a_cuda_run_stopped_and_resumed_continues_from_its_checkpoint(tmp_path):
-    config = RunConfig.with_method_defaults({**CUDA_RUN, "method": "simclr", "final_eval": False})
+def test_a_cuda_run_stopped_and_resumed_continues_from_its_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setattr("engine.run.STEP_EVENT_INTERVAL", 0.0)  # an event per step: a fast GPU stops at step 10
+    config = RunConfig.with_method_defaults({**CUDA_RUN, "method": "simclr", "final_eval": False, "steps": 200})
 
     def stop_at_10(event):
         if isinstance(event, events.Step) and event.step >= 10:

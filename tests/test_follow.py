@@ -79,11 +79,12 @@ def test_the_poll_that_finds_a_run_already_training_has_no_rate_yet(tmp_path):
 def test_eval_records_come_between_the_steps_around_them_and_the_final_scores_finish(tmp_path):
     RunFolder(tmp_path).write_info(INFO)
     follower = RunFollower(tmp_path)
-    append(tmp_path, step_line(1) + json.dumps({"step": 1, "eval": {"knn": 0.3}, "baselines": {"raw": {"knn": 0.2}},
-                                                "final": False}) + "\n" + step_line(2)
+    append(tmp_path, json.dumps({"step": 0, "eval": {"knn": 0.1}, "baselines": {}, "final": False}) + "\n"
+           + step_line(1) + json.dumps({"step": 1, "eval": {"knn": 0.3}, "baselines": {"raw": {"knn": 0.2}},
+                                        "final": False}) + "\n" + step_line(2)
            + json.dumps({"step": 2, "eval": {"knn": 0.4, "probe": 0.5}, "baselines": {}, "final": True}) + "\n")
     kinds = [(type(e).__name__, getattr(e, "step", None)) for e in follower.poll()]
-    assert kinds == [("Started", None), ("Step", 1), ("Eval", 1), ("Step", 2), ("Eval", 2)]
+    assert kinds == [("Started", None), ("Eval", 0), ("Step", 1), ("Eval", 1), ("Step", 2), ("Eval", 2)]
     assert follower.finished("completed") == events.Finished(2, "completed", {"knn": 0.4, "probe": 0.5})
     assert follower.finished("stopped").scores == {}
 

@@ -138,6 +138,20 @@ def test_a_finished_run_gives_the_speed_and_eta_fields_room_to_the_final_sentenc
     bar = RunStatusBar()
     qtbot.addWidget(bar)
     bar.show()
+    assert not bar.labels["speed"].isVisible()  # no run yet (and after clear_run: an opened run)
+    bar.on_event(events.Started("/runs/a", {"method": "simclr"}, "cpu", 10, "shapes", 100, 32, 3))
+    assert bar.labels["speed"].isVisible() and bar.labels["eta"].isVisible()
     bar.on_event(events.Finished(5, "completed", {"knn": 0.5}))
     assert not bar.labels["speed"].isVisible() and not bar.labels["eta"].isVisible()
     assert bar.labels["step"].isVisible() and bar.labels["checkpoint"].isVisible()
+
+
+def test_the_status_bar_shows_a_rate_not_known_yet_as_a_dash(qtbot):
+    from gui.status_bar import RunStatusBar
+
+    bar = RunStatusBar()
+    qtbot.addWidget(bar)
+    bar.show_step(3, 0.1, 0.0, None)  # a followed run's first poll: no rate yet
+    assert bar.labels["speed"].text() == "- img/s"
+    bar.show_step(4, 0.1, 1234.4, 5.0)
+    assert bar.labels["speed"].text() == "1,234 img/s"

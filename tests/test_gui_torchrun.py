@@ -105,13 +105,3 @@ def test_a_job_that_fails_says_why_in_one_sentence(window, qtbot, stand_in_job):
                           "evenly over the 2 processes of this run")
     assert "Traceback" not in box.text() + box.detailedText()
 
-
-def test_the_status_bar_shows_a_rate_not_known_yet_as_a_dash(qtbot):
-    from gui.status_bar import RunStatusBar
-
-    bar = RunStatusBar()
-    qtbot.addWidget(bar)
-    bar.show_step(3, 0.1, 0.0, None)  # a followed run's first poll: no rate yet
-    assert bar.labels["speed"].text() == "- img/s"
-    bar.show_step(4, 0.1, 1234.4, 5.0)
-    assert bar.labels["speed"].text() == "1,234 img/s"
