@@ -30,6 +30,8 @@ the same data. For the single-image lesson, train a run on all of shapes first, 
     PRETEXT_RUNS=/tmp/si .venv/bin/python main.py train --dataset shapes --steps 500
     PRETEXT_RUNS=/tmp/si xvfb-run -s "-screen 0 1920x1080x24" .venv/bin/python bench/screenshots.py \
         --dataset single_image --steps 500 --tabs runs --out /tmp/shots
+
+``--open RUN_DIR`` shoots a run that exists (File > Open Run) instead of training a new one.
 """
 from __future__ import annotations
 
@@ -119,6 +121,7 @@ def main() -> None:
     parser.add_argument("--query", default="", help="words tab: a word or analogy typed into the word map")
     parser.add_argument("--hover", default="", help="words tab: the word whose point the mouse rests on")
     parser.add_argument("--click", default="", help="pixels tab: the pixel X,Y clicked (default: on the object)")
+    parser.add_argument("--open", type=Path, help="a run folder opened as File > Open Run does, instead of a new run")
     parser.add_argument("--out", type=Path, default=Path("/tmp/pretext-shots"))
     args = parser.parse_args()
     text = args.method in ("word2vec", "masked_lm")
@@ -150,8 +153,12 @@ def main() -> None:
     window.show()
     window.explorer.start_layout_worker()
     wait(120, lambda: window.state is RunState.IDLE)
-    window.start_run()
-    wait(1800, lambda: window.state is RunState.IDLE and not window.training_alive)
+    if args.open:
+        window.load_run(args.open)
+        wait(60, lambda: window.run_dir is not None)
+    else:
+        window.start_run()
+        wait(1800, lambda: window.state is RunState.IDLE and not window.training_alive)
     explorer = window.explorer
     for mode in args.modes:
         window.presenter_action.setChecked(mode == "presenter")

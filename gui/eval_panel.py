@@ -26,7 +26,9 @@ from gui.theme import Style
 
 ROWS = {"run": ("this run", "knn"), "raw": ("raw pixels", "raw"), "random": ("random network", "random")}
 CLASSIFIERS = {"knn": "kNN", "probe": "linear probe"}
-RUN_COLUMNS = ["run", "method", "backbone", "trained on", "step", "kNN", "probe", "raw kNN", "random kNN"]
+# what each run trained on and its scores first, where a narrow dock shows them; the long folder name last
+RUN_COLUMNS = ["trained on", "kNN", "probe", "random kNN", "random probe", "raw kNN", "step", "method", "backbone",
+               "run"]
 
 
 def swatch(colour: QColor) -> QIcon:
@@ -133,10 +135,11 @@ class RunsView(QWidget):
         self.summaries = same
         where = "" if current is None else " (evaluated on the same data as this run)"
         self.title.setText(f"{len(same)} evaluated run(s) in {self.run_dir.parent}{where}; this run is in bold")
-        fill(self.table, [[s.run_dir.name, s.method, s.backbone, s.dataset, f"{s.step:,}",
-                           percent(s.scores.get("knn")), percent(s.scores.get("probe")),
-                           percent(s.baselines.get("raw", {}).get("knn")),
-                           percent(s.baselines.get("random", {}).get("knn"))] for s in same])
+        fill(self.table, [[s.dataset, percent(s.scores.get("knn")), percent(s.scores.get("probe")),
+                           percent(s.baselines.get("random", {}).get("knn")),
+                           percent(s.baselines.get("random", {}).get("probe")),
+                           percent(s.baselines.get("raw", {}).get("knn")), f"{s.step:,}", s.method, s.backbone,
+                           s.run_dir.name] for s in same])
         for r, summary in enumerate(same):
             if summary.run_dir == self.run_dir:
                 for c in range(self.table.columnCount()):

@@ -70,7 +70,7 @@ class RunStatusBar(QStatusBar):
                                  15000)
             case events.Eval(final=True):
                 self.showMessage(final_evaluation(event.scores, event.baselines))
-            case events.Finished():  # speed and time left are over: their room goes to the final sentence
+            case events.Finished():  # the fields a finished run no longer needs give their room to its sentence
                 self.show_rate_fields(False)
 
     def clear_run(self) -> None:
@@ -80,8 +80,9 @@ class RunStatusBar(QStatusBar):
             self.labels[name].setText(text)
 
     def show_rate_fields(self, shown: bool) -> None:
-        self.labels["speed"].setVisible(shown)
-        self.labels["eta"].setVisible(shown)
+        """Speed, time left, epoch and device: shown while a run trains (its step and checkpoint always)."""
+        for name in ("speed", "eta", "epoch", "device"):
+            self.labels[name].setVisible(shown)
 
     def show_device(self, device: str) -> None:
         self.labels["device"].setText(f"device: {device}")

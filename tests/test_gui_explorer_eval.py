@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from test_gui_explorer import WAIT_MS, saved_run  # noqa: F401  (the module's shared run folder)
 
+from gui.eval_panel import RUN_COLUMNS
+
 
 def test_a_saved_run_shows_accuracy_baselines_and_the_runs_table(window, qtbot, saved_run):  # noqa: F811
     panel = window.explorer.evaluation
@@ -16,7 +18,7 @@ def test_a_saved_run_shows_accuracy_baselines_and_the_runs_table(window, qtbot, 
     heights = panel.accuracy.bars["raw"].opts["height"]
     assert np.isclose(heights[0], 100 * scores["raw"]["knn"])
     assert [s.run_dir for s in panel.runs.summaries] == [saved_run]
-    assert panel.runs.table.item(0, 0).text() == saved_run.name
+    assert panel.runs.table.item(0, RUN_COLUMNS.index("run")).text() == saved_run.name
 
 
 def test_the_confusion_matrix_counts_every_test_image(window, qtbot, saved_run):  # noqa: F811

@@ -125,5 +125,6 @@ def test_simclr_on_one_image_is_evaluated_on_the_source_and_listed_beside_a_full
     qtbot.addWidget(view)
     view.run_dir = tmp_path / "one"
     view._show(runs_table(tmp_path))
-    trained_on = RUN_COLUMNS.index("trained on")
+    trained_on, random_probe = RUN_COLUMNS.index("trained on"), RUN_COLUMNS.index("random probe")
     assert sorted(view.table.item(r, trained_on).text() for r in range(2)) == ["shapes", "single_image"]
+    assert view.table.item(0, random_probe).text() == f"{100 * rows['one'].baselines['random']['probe']:.1f}%"
